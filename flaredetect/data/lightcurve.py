@@ -1,0 +1,121 @@
+"""Plain containers for light curves and their flares.
+
+Every data source (the synthetic generator, SPOC FITS files, ``.npy`` arrays, MAST)
+produces these, and the windowing code consumes them, so the real-data pipeline and
+the embedded synthetic data share one path to training windows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+CADENCE_DAYS = 120.0 / 86400.0  # TESS 2-minute cadence
+SECONDS_PER_DAY = 86400.0
+
+# SPOC QUALITY bits (TESS Science Data Products Description Document, table 28).
+QUALITY_BITS = {
+    "attitude_tweak": 1,
+    "safe_mode": 2,
+    "coarse_point": 4,
+    "earth_point": 8,
+    "argabrightening": 16,
+    "desat": 32,  # reaction-wheel desaturation (momentum dump)
+    "aperture_cosmic": 64,
+    "manual_exclude": 128,
+    "discontinuity": 256,
+    "impulsive_outlier": 512,
+    "collateral_cosmic": 1024,
+    "straylight": 2048,
+    "scattered_light": 4096,
+}
+
+
+def _empty(dtype=np.float64) -> np.ndarray:
+    return np.zeros(0, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class Flares:
+    """Flares of one light curve, one row per flare component.
+
+    Components of one complex (overlapping) flare share ``event_id``. Quantities that a
+    source does not know are NaN (``ed_s``, ``energy_erg``, ``fwhm_days``).
+    ``start_time_btjd``/``stop_time_btjd`` bound the cadences marked in the flare mask.
+    """
+
+    peak_time_btjd: np.ndarray = field(default_factory=_empty)
+    amplitude: np.ndarray = field(default_factory=_empty)  # relative flux at peak
+    fwhm_days: np.ndarray = field(default_factory=_empty)
+    start_time_btjd: np.ndarray = field(default_factory=_empty)
+    stop_time_btjd: np.ndarray = field(default_factory=_empty)
+    event_id: np.ndarray = field(default_factory=lambda: _empty(np.int64))
+    ed_s: np.ndarray = field(default_factory=_empty)  # equivalent duration, seconds
+    energy_erg: np.ndarray = field(default_factory=_empty)
+    detectable: np.ndarray = field(default_factory=lambda: _empty(bool))
+
+    def __post_init__(self) -> None:
+        n = len(self.peak_time_btjd)
+        for name in self.__dataclass_fields__:
+            value = np.asarray(getattr(self, name))
+            if value.shape != (n,):
+                raise ValueError(f"Flares.{name} has shape {value.shape}, expected ({n},)")
+            object.__setattr__(self, name, value)
+
+    def __len__(self) -> int:
+        return len(self.peak_time_btjd)
+
+    def select(self, keep: np.ndarray) -> "Flares":
+        """Return the rows where ``keep`` (bool mask or index array) is true."""
+        return Flares(**{name: getattr(self, name)[keep] for name in self.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class LightCurve:
+    """One star observed in one sector (or several sectors stitched), cadence by cadence.
+
+    ``flux_rel`` is relative flux: flux / median - 1, so the quiescent level is 0.
+    Arrays are aligned and time-ordered but need not be contiguous: TESS light curves
+    have gaps (downlinks, flagged cadences removed), so code must look at ``time_btjd``.
+    ``quality`` holds SPOC QUALITY bits (0 where unknown). ``flare_mask`` marks flare
+    cadences when the truth is known per cadence (synthetic data); otherwise the windowing
+    code derives it from ``flares``' start/stop times.
+    """
+
+    tic: int
+    sector: int
+    time_btjd: np.ndarray
+    flux_rel: np.ndarray
+    flux_err: np.ndarray
+    quality: np.ndarray
+    flares: Flares = field(default_factory=Flares)
+    flare_mask: np.ndarray | None = None
+    noise_sigma: float | None = None  # white-noise sigma per cadence, when known
+
+    def __post_init__(self) -> None:
+        n = len(self.time_btjd)
+        for name in ("time_btjd", "flux_rel", "flux_err", "quality"):
+            value = np.asarray(getattr(self, name))
+            if value.shape != (n,):
+                raise ValueError(f"LightCurve.{name} has shape {value.shape}, expected ({n},)")
+            object.__setattr__(self, name, value)
+        if self.flare_mask is not None and np.asarray(self.flare_mask).shape != (n,):
+            raise ValueError("LightCurve.flare_mask must align with time_btjd")
+
+    def __len__(self) -> int:
+        return len(self.time_btjd)
+
+    def replace(self, **changes) -> "LightCurve":
+        return replace(self, **changes)
+
+
+def robust_noise_sigma(flux_rel: np.ndarray) -> float:
+    """White-noise sigma from point-to-point differences (insensitive to slow variability
+    and to the few cadences inside flares): 1.4826 * MAD(diff) / sqrt(2)."""
+    flux = np.asarray(flux_rel, dtype=np.float64)
+    flux = flux[np.isfinite(flux)]
+    if flux.size < 3:
+        return float("nan")
+    diff = np.diff(flux)
+    mad = np.median(np.abs(diff - np.median(diff)))
+    return float(1.4826 * mad / np.sqrt(2.0))

@@ -1,0 +1,53 @@
+"""Early validation of a composed config, with messages that name the keys.
+
+Runs before any data is generated or model built, so a bad override fails in a second
+instead of after minutes of data preparation.
+"""
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from flaredetect.models.transformer import check_transformer_sizes
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value."""
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    problems: list[str] = []
+    model = cfg.get("model") or {}
+    target = str(model.get("_target_", ""))
+    if target.endswith("FlareTransformer"):
+        try:
+            check_transformer_sizes(model.d_model, model.num_heads, model.num_layers, model.d_ff, model.dropout,
+                                    model.seq_len)
+        except ValueError as err:
+            problems.append(str(err))
+    window_length = _window_length(cfg)
+    if "seq_len" in model and window_length is not None and model.seq_len != window_length:
+        problems.append(f"model.seq_len={model.seq_len} differs from the window length {window_length} "
+                        f"(data.sources.*.window.length)")
+    data = cfg.get("data") or {}
+    if data.get("batch_size", 1) < 1:
+        problems.append(f"data.batch_size={data.batch_size} must be >= 1")
+    if data.get("num_workers", 0) < 0:
+        problems.append(f"data.num_workers={data.num_workers} must be >= 0")
+    loss = cfg.get("loss") or {}
+    for key in ("flare_weight", "non_flare_weight"):
+        if key in loss and loss[key] <= 0:
+            problems.append(f"loss.{key}={loss[key]} must be > 0")
+    opt = cfg.get("optimizer") or {}
+    if "lr" in opt and opt.lr <= 0:
+        problems.append(f"optimizer.lr={opt.lr} must be > 0")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def _window_length(cfg: DictConfig) -> int | None:
+    sources = (cfg.get("data") or {}).get("sources") or {}
+    for source in sources.values():
+        window = source.get("window") if source is not None else None
+        if window is not None and "length" in window:
+            return int(window.length)
+    return None

@@ -1,0 +1,133 @@
+"""LightningDataModule over one or more window sources (synthetic, prepared real data)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, DataLoader
+
+from flaredetect.data.augment import Augmentation, augment, centre_offsets, crop
+from flaredetect.data.datasets import WindowDataset
+from flaredetect.data.features import window_features
+from flaredetect.data.splits import SPLIT_CODES, SPLITS
+from flaredetect.data.window_file import check_window_file
+
+
+def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Add model features ``x`` (B, L, 3), window label ``y`` and per-cadence target
+    ``cadence_y`` to a batch of cropped windows."""
+    out = dict(batch)
+    out["x"] = window_features(batch["flux_rel"], batch["quality"])
+    out["y"] = (batch["peak_mask"] > 0).any(dim=1).float()
+    out["cadence_y"] = batch["flare_mask"].float()
+    return out
+
+
+class FlareDataModule(L.LightningDataModule):
+    """Windows from ``sources`` (a dict name → source), split by star.
+
+    Each source writes or checks a window file in :meth:`prepare_data` and carries its
+    star-grouped split; :meth:`setup` reads the split indices. Batches hold raw windows
+    with their context; cropping, augmentation (training only) and feature computation
+    happen after the batch reaches its device, so they run on the GPU when there is one.
+    """
+
+    def __init__(self, sources: dict, batch_size: int = 64, eval_batch_size: int | None = None,
+                 num_workers: int = 0, pin_memory: bool = False, persistent_workers: bool = False,
+                 in_memory: bool = True, augmentation: dict | Augmentation | None = None) -> None:
+        super().__init__()
+        if not sources:
+            raise ValueError("data.sources is empty: name at least one window source")
+        if batch_size < 1:
+            raise ValueError(f"data.batch_size={batch_size} must be >= 1")
+        self.sources = dict(sources)
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size or batch_size)
+        self.num_workers = int(num_workers)
+        self.pin_memory = bool(pin_memory)
+        self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
+        self.in_memory = bool(in_memory)
+        if isinstance(augmentation, Augmentation):
+            self.augmentation = augmentation
+        else:
+            self.augmentation = Augmentation(**(augmentation or {}))
+        self.length: int | None = None
+        self.context: int | None = None
+        self.datasets: dict[str, ConcatDataset] = {}
+        # Per split: list of (source name, path, row indices in the file), for evaluation.
+        self.index: dict[str, list[tuple[str, Path, np.ndarray]]] = {}
+
+    def prepare_data(self) -> None:
+        for source in self.sources.values():
+            source.prepare()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        parts: dict[str, list] = {s: [] for s in SPLITS}
+        self.index = {s: [] for s in SPLITS}
+        for name, source in self.sources.items():
+            path = source.prepare()
+            header = check_window_file(path)
+            if self.length is None:
+                self.length, self.context = header["length"], header["context"]
+            elif (header["length"], header["context"]) != (self.length, self.context):
+                raise ValueError(
+                    f"data.sources.{name}: windows of length {header['length']} (context {header['context']}) "
+                    f"cannot be mixed with length {self.length} (context {self.context})")
+            with h5py.File(path, "r") as f:
+                split = f["split"][...]
+            for split_name in source.splits:
+                rows = np.flatnonzero(split == SPLIT_CODES[split_name])
+                if len(rows):
+                    parts[split_name].append(WindowDataset(path, rows, in_memory=self.in_memory))
+                    self.index[split_name].append((name, Path(path), rows))
+        for split_name in ("train", "val"):
+            if not parts[split_name]:
+                raise ValueError(f"no windows for the {split_name} split in data.sources {list(self.sources)}")
+        self.datasets = {s: ConcatDataset(p) for s, p in parts.items() if p}
+
+    def split_metadata(self, split: str, fields=("tic", "sector", "kind", "peak_amp", "energy_erg",
+                                                  "noise_sigma", "n_flares", "label")) -> dict[str, np.ndarray]:
+        """Per-window metadata of a split, in dataloader order (for evaluation)."""
+        out: dict[str, list] = {k: [] for k in fields}
+        for _, path, rows in self.index.get(split, []):
+            with h5py.File(path, "r") as f:
+                for k in fields:
+                    out[k].append(f[k][...][rows])
+        return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        if split not in self.datasets:
+            raise ValueError(f"no windows for the {split} split in data.sources {list(self.sources)}")
+        return DataLoader(self.datasets[split], batch_size=self.batch_size if shuffle else self.eval_batch_size,
+                          shuffle=shuffle, num_workers=self.num_workers, pin_memory=self.pin_memory,
+                          persistent_workers=self.persistent_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        training = self.trainer is not None and self.trainer.training
+        return self.transform(batch, training)
+
+    def transform(self, batch: dict, training: bool) -> dict:
+        """Crop (randomly and augmented when training, else centred) and add features."""
+        if training:
+            batch = augment(batch, self.length, self.context, self.augmentation)
+        else:
+            batch = crop(batch, self.length, centre_offsets(batch["flux_rel"].shape[0], self.context,
+                                                            batch["flux_rel"].device))
+        return model_inputs(batch)

@@ -1,0 +1,131 @@
+"""LightningModule: weighted BCE training of any window network, with torchmetrics."""
+from __future__ import annotations
+
+from typing import Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MaxMetric, MeanMetric, MetricCollection
+from torchmetrics.classification import (BinaryAccuracy, BinaryAUROC, BinaryAveragePrecision, BinaryF1Score,
+                                         BinaryPrecision, BinaryRecall)
+
+
+def weighted_bce(logit: torch.Tensor, target: torch.Tensor, flare_weight: float, non_flare_weight: float) -> torch.Tensor:
+    """Binary cross-entropy with a fixed weight per class (thesis: flare 1.4, non-flare 0.7;
+    inverse-frequency weights gave it too many false positives)."""
+    weight = torch.where(target > 0.5, flare_weight, non_flare_weight).to(logit.dtype)
+    return F.binary_cross_entropy_with_logits(logit, target.to(logit.dtype), weight=weight)
+
+
+def classification_metrics(threshold: float = 0.5) -> MetricCollection:
+    return MetricCollection({
+        "acc": BinaryAccuracy(threshold=threshold),
+        "precision": BinaryPrecision(threshold=threshold),
+        "recall": BinaryRecall(threshold=threshold),
+        "f1": BinaryF1Score(threshold=threshold),
+        "auroc": BinaryAUROC(),
+        "ap": BinaryAveragePrecision(),
+    })
+
+
+class FlareDetector(L.LightningModule):
+    """Trains ``net`` (a module mapping ``x`` (B, L, 3) to a dict with ``logit``).
+
+    Parameters
+    ----------
+    net : the network (transformer, CNN, ...), injected.
+    optimizer : a partial optimizer factory taking the parameters (Hydra ``_partial_``).
+    scheduler : a partial LR-scheduler factory taking the optimizer, or None.
+    scheduler_monitor : metric a plateau scheduler watches.
+    flare_weight, non_flare_weight : BCE class weights.
+    cadence_loss_weight : weight of the per-cadence mask loss when the net has that head.
+    threshold : probability threshold of the thresholded metrics.
+    """
+
+    def __init__(self, net: nn.Module, optimizer: Callable, scheduler: Callable | None = None,
+                 scheduler_monitor: str = "val/loss", flare_weight: float = 1.4, non_flare_weight: float = 0.7,
+                 cadence_loss_weight: float = 1.0, threshold: float = 0.5) -> None:
+        super().__init__()
+        if flare_weight <= 0 or non_flare_weight <= 0:
+            raise ValueError(f"loss.flare_weight={flare_weight} and loss.non_flare_weight={non_flare_weight} must be > 0")
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold={threshold} must be in (0, 1)")
+        # Factories stay out of the checkpoint's hyper-parameters: checkpoints then load with
+        # torch.load(weights_only=True), and evaluation rebuilds them from the run's config.
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        metrics = classification_metrics(threshold)
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+        self.losses = nn.ModuleDict({f"{s}_loss": MeanMetric() for s in ("train", "val", "test")})
+        self.val_f1_best = MaxMetric()
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False) -> dict:
+        return self.net(x, return_attention=return_attention)
+
+    def _step(self, batch: dict, stage: str) -> tuple[torch.Tensor, dict]:
+        out = self.net(batch["x"])
+        loss = weighted_bce(out["logit"], batch["y"], self.hparams.flare_weight, self.hparams.non_flare_weight)
+        if "cadence_logit" in out and self.hparams.cadence_loss_weight > 0:
+            cadence = F.binary_cross_entropy_with_logits(out["cadence_logit"], batch["cadence_y"].to(out["cadence_logit"].dtype))
+            loss = loss + self.hparams.cadence_loss_weight * cadence
+        prob = torch.sigmoid(out["logit"].float())
+        getattr(self, f"{stage}_metrics").update(prob, batch["y"].long())
+        self.losses[f"{stage}_loss"].update(loss.detach(), weight=len(prob))
+        return loss, out
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss, _ = self._step(batch, "train")
+        self.log("train/loss_step", loss, prog_bar=True, batch_size=len(batch["y"]))
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def predict_step(self, batch: dict, batch_idx: int) -> dict:
+        out = self.net(batch["x"])
+        result = {"prob": torch.sigmoid(out["logit"].float())}
+        if "cadence_logit" in out:
+            result["cadence_prob"] = torch.sigmoid(out["cadence_logit"].float())
+        return result
+
+    def _log_epoch(self, stage: str) -> dict:
+        values = getattr(self, f"{stage}_metrics").compute()
+        values[f"{stage}/loss"] = self.losses[f"{stage}_loss"].compute()
+        self.log_dict(values, sync_dist=True)
+        getattr(self, f"{stage}_metrics").reset()
+        self.losses[f"{stage}_loss"].reset()
+        return values
+
+    def on_train_start(self) -> None:
+        # The sanity check's validation batches must not count towards the best F1.
+        self.val_f1_best.reset()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        values = self._log_epoch("val")
+        if not self.trainer.sanity_checking:
+            self.val_f1_best.update(values["val/f1"])
+            self.log("val/f1_best", self.val_f1_best.compute(), sync_dist=True)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.scheduler_monitor,
+                                 "interval": "epoch", "frequency": 1}}

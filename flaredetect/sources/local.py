@@ -1,0 +1,242 @@
+"""Light curves from local files: SPOC ``*_lc.fits``, lightkurve ``to_fits()`` files and
+``(3, N)`` ``.npy`` arrays.
+
+Every reader returns the same normalised :class:`~flaredetect.data.lightcurve.LightCurve`
+(via :func:`flaredetect.data.cleaning.clean`), so downstream code never cares which
+format a star came from. FITS parsing is left to ``lightkurve.read``; we only pick the
+flux column deliberately (PDCSAP for SPOC files, FLUX for ``to_fits()`` files) and read
+the identifiers.
+"""
+from __future__ import annotations
+
+import glob
+import re
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from flaredetect.data.cleaning import RawLightCurve, clean
+from flaredetect.data.lightcurve import LightCurve
+
+LIGHT_CURVE_SUFFIXES = (".fits", ".fits.gz", ".fit", ".npy")
+
+_NPY_NAME = re.compile(r"tic0*(\d+)_s0*(\d+)", re.IGNORECASE)
+_SPOC_NAME = re.compile(r"-s(\d{4})-(\d{16})-")
+
+
+class LightCurveReadError(ValueError):
+    """A light-curve file could not be turned into a LightCurve; the message is one line
+    and names the file."""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _fail(path: Path | str, reason: str) -> LightCurveReadError:
+    return LightCurveReadError(_one_line(f"{path}: {reason}"))
+
+
+def _ids_from_name(path: Path) -> tuple[int | None, int | None]:
+    match = _SPOC_NAME.search(path.name)
+    if match:
+        return int(match.group(2)), int(match.group(1))
+    match = _NPY_NAME.search(path.name)
+    if match:
+        return int(match.group(1)), int(match.group(2))
+    return None, None
+
+
+def _tic_from_meta(meta) -> int | None:
+    for key in ("TICID", "TARGETID", "OBJECT", "LABEL"):
+        value = meta.get(key)
+        if value is None:
+            continue
+        digits = re.search(r"(\d+)", str(value))
+        if digits:
+            return int(digits.group(1))
+    return None
+
+
+def raw_from_lightkurve(lk_lc, source: str = "", tic: int | None = None,
+                        sector: int | None = None) -> RawLightCurve:
+    """Convert a ``lightkurve.LightCurve`` (flux column already chosen) to a RawLightCurve.
+
+    TIC comes from ``TICID`` then ``OBJECT`` ('TIC 358108509' or '358108509'); sector
+    from ``SECTOR``; explicit arguments win. Masked values become NaN.
+    """
+    meta = lk_lc.meta
+    tic = tic if tic is not None else _tic_from_meta(meta)
+    sector = sector if sector is not None else meta.get("SECTOR")
+    if tic is None:
+        raise ValueError(f"{source}: no TIC id in TICID/OBJECT header keywords")
+    if sector is None:
+        raise ValueError(f"{source}: no SECTOR header keyword")
+
+    def values(column) -> np.ndarray:
+        data = getattr(column, "value", column)
+        data = np.ma.filled(np.ma.asarray(data, dtype=np.float64), np.nan)
+        return np.asarray(data, dtype=np.float64)
+
+    time = values(lk_lc.time.value)
+    flux = values(lk_lc.flux)
+    flux_err = values(lk_lc.flux_err) if "flux_err" in lk_lc.colnames else np.full_like(flux, np.nan)
+    if "quality" in lk_lc.colnames:
+        quality = np.ma.filled(np.ma.asarray(getattr(lk_lc["quality"], "value", lk_lc["quality"])), 0)
+        quality = np.asarray(quality).astype(np.int64)
+    else:
+        quality = np.zeros(len(time), dtype=np.int64)
+    return RawLightCurve(int(tic), int(sector), time, flux, flux_err, quality, source=source)
+
+
+def _fits_flux_column(path: Path) -> str:
+    from astropy.io import fits
+
+    with fits.open(path, memmap=False) as hdul:
+        if len(hdul) < 2 or not hasattr(hdul[1], "columns"):
+            raise _fail(path, "no LIGHTCURVE binary table in extension 1")
+        names = {name.upper() for name in hdul[1].columns.names}
+    if "PDCSAP_FLUX" in names:
+        return "pdcsap_flux"
+    if "FLUX" in names:
+        return "flux"
+    raise _fail(path, f"no PDCSAP_FLUX or FLUX column (columns: {sorted(names)})")
+
+
+def read_raw_fits(path: str | Path) -> RawLightCurve:
+    """Un-normalised light curve from a SPOC or lightkurve ``to_fits()`` FITS file.
+
+    All cadences are returned (``quality_bitmask='none'``); masking is the cleaner's job.
+    """
+    import lightkurve as lk
+
+    path = Path(path)
+    try:
+        flux_column = _fits_flux_column(path)
+        lk_lc = lk.read(str(path), quality_bitmask="none", flux_column=flux_column)
+    except LightCurveReadError:
+        raise
+    except Exception as exc:  # astropy/lightkurve raise many types for damaged files
+        raise _fail(path, f"corrupted or unreadable FITS ({type(exc).__name__}: {exc})") from exc
+    name_tic, name_sector = _ids_from_name(path)
+    meta_tic = _tic_from_meta(lk_lc.meta)
+    meta_sector = lk_lc.meta.get("SECTOR")
+    try:
+        return raw_from_lightkurve(
+            lk_lc, source=str(path),
+            tic=meta_tic if meta_tic is not None else name_tic,
+            sector=meta_sector if meta_sector is not None else name_sector,
+        )
+    except ValueError as exc:
+        raise LightCurveReadError(_one_line(str(exc))) from exc
+
+
+def read_raw_npy(path: str | Path, tic: int | None = None, sector: int | None = None) -> RawLightCurve:
+    """Un-normalised light curve from a ``(3, N)`` array: time (BTJD), flux, flux error.
+
+    TIC and sector come from a name like ``tic002760232_s02.npy`` unless given. There is
+    no QUALITY column, so quality is 0 (unknown) everywhere.
+    """
+    path = Path(path)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise _fail(path, f"not a readable .npy array ({type(exc).__name__}: {exc})") from exc
+    if array.ndim != 2 or array.shape[0] != 3:
+        raise _fail(path, f"expected a (3, N) array of time, flux, flux_err; got shape {array.shape}")
+    if array.shape[1] == 0:
+        raise _fail(path, "empty array (N = 0 cadences)")
+    name_tic, name_sector = _ids_from_name(path)
+    tic = tic if tic is not None else name_tic
+    sector = sector if sector is not None else name_sector
+    if tic is None or sector is None:
+        raise _fail(path, "cannot get TIC and sector from the file name (expected e.g. tic002760232_s02.npy)")
+    try:
+        array = array.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise _fail(path, f"array is not numeric ({exc})") from exc
+    return RawLightCurve(int(tic), int(sector), array[0], array[1], array[2],
+                         np.zeros(array.shape[1], dtype=np.int64), source=str(path))
+
+
+def read_raw_light_curve(path: str | Path, **kwargs) -> RawLightCurve:
+    """Dispatch on the suffix: ``.npy`` -> :func:`read_raw_npy`, else :func:`read_raw_fits`."""
+    path = Path(path)
+    if not path.is_file():
+        raise _fail(path, "no such file")
+    if path.suffix.lower() == ".npy":
+        return read_raw_npy(path, **kwargs)
+    return read_raw_fits(path)
+
+
+def read_light_curve(path: str | Path, quality_bitmask: str | int | None = "default", *,
+                     low_sigma: float | None = 5.0, **kwargs) -> LightCurve:
+    """Read one file and return the cleaned, normalised LightCurve.
+
+    Parameters
+    ----------
+    path
+        SPOC ``*_lc.fits``, lightkurve ``to_fits()`` FITS, or ``(3, N)`` ``.npy``.
+    quality_bitmask
+        Name or int, see :func:`flaredetect.data.cleaning.resolve_bitmask`.
+    low_sigma
+        One-sided low-outlier clip in robust sigma (None disables).
+    **kwargs
+        ``tic``/``sector`` overrides for ``.npy`` files.
+
+    Raises
+    ------
+    LightCurveReadError
+        One line naming the file and the problem (missing, corrupted, wrong shape, no
+        finite flux, ...).
+    """
+    raw = read_raw_light_curve(path, **kwargs)
+    try:
+        return clean(raw, quality_bitmask, low_sigma=low_sigma)
+    except ValueError as exc:
+        raise LightCurveReadError(_one_line(str(exc))) from exc
+
+
+def find_light_curve_files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    """Expand directories (their ``*.fits``/``*.fits.gz``/``*.npy`` files, not recursive),
+    glob patterns and plain paths into a sorted, de-duplicated file list."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    found: list[Path] = []
+    for item in paths:
+        item_str = str(item)
+        path = Path(item_str)
+        if path.is_dir():
+            found.extend(p for p in path.iterdir()
+                         if p.is_file() and p.name.lower().endswith(LIGHT_CURVE_SUFFIXES))
+        elif any(ch in item_str for ch in "*?["):
+            found.extend(Path(p) for p in glob.glob(item_str) if Path(p).is_file())
+        else:
+            found.append(path)
+    return sorted(set(found))
+
+
+class LocalSource:
+    """Light curves from files on disk.
+
+    ``iter_light_curves()`` yields ``(target_id, LightCurve | Exception)`` per file, so
+    one damaged file gives a one-line reason and the run goes on. ``target_id`` is the
+    file name.
+    """
+
+    def __init__(self, paths: str | Path | Sequence[str | Path],
+                 quality_bitmask: str | int | None = "default", low_sigma: float | None = 5.0):
+        self.files = find_light_curve_files(paths)
+        self.quality_bitmask = quality_bitmask
+        self.low_sigma = low_sigma
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def iter_light_curves(self) -> Iterator[tuple[str, LightCurve | Exception]]:
+        for path in self.files:
+            try:
+                yield path.name, read_light_curve(path, self.quality_bitmask, low_sigma=self.low_sigma)
+            except Exception as exc:  # one bad file must not stop a long run
+                yield path.name, exc

@@ -1,0 +1,133 @@
+"""``flaredetect-train``: compose the config, train, test on the best checkpoint.
+
+Reads top to bottom: data, network, LightningModule, callbacks, loggers, trainer,
+fit (resuming from the run dir's ``last.ckpt`` when there is one), test, summary.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from flaredetect.config_checks import check_train_config
+from flaredetect.lit_module import FlareDetector
+from flaredetect.utils import package_versions, to_builtin, write_json
+
+log = logging.getLogger(__name__)
+# conf/ sits next to the package in the repository (editable install, see README).
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+def instantiate_group(group: DictConfig | None) -> list:
+    """Instantiate every entry of a callbacks/logger group that has a ``_target_``
+    (entries set to null are switched off)."""
+    if not group:
+        return []
+    return [instantiate(entry) for entry in group.values() if entry is not None and "_target_" in entry]
+
+
+def build_module(cfg: DictConfig) -> FlareDetector:
+    net = instantiate(cfg.model)
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    return FlareDetector(net=net, optimizer=instantiate(cfg.optimizer), scheduler=scheduler,
+                         scheduler_monitor=cfg.get("scheduler_monitor", "val/loss"), **cfg.loss)
+
+
+def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
+    """An explicit ``ckpt_path``, else the run dir's ``last.ckpt`` (requeue-safe resume)."""
+    if cfg.get("ckpt_path"):
+        return str(cfg.ckpt_path)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        log.info("resuming from %s", last)
+        return str(last)
+    return None
+
+
+def train(cfg: DictConfig) -> dict:
+    """Train and test as configured; returns the final metrics (for sweepers and tests)."""
+    check_train_config(cfg)
+    started = time.perf_counter()
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    run_dir = Path(cfg.paths.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+
+    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    module = build_module(cfg)
+    if cfg.get("init_ckpt"):
+        # Weights only (e.g. synthetic pre-training, then real fine-tuning); fresh optimizer.
+        state = torch.load(cfg.init_ckpt, map_location="cpu", weights_only=False)["state_dict"]
+        module.load_state_dict(state, strict=False)
+        log.info("initialised weights from %s", cfg.init_ckpt)
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    seq_len = getattr(module.net, "seq_len", datamodule.length)
+    if seq_len != datamodule.length:
+        raise ValueError(f"model.seq_len={seq_len} but the data's windows have {datamodule.length} cadences")
+    for lg in trainer.loggers:
+        lg.log_hyperparams(to_builtin(OmegaConf.to_container(cfg, resolve=True)))
+
+    metrics: dict = {}
+    if cfg.get("train", True):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_checkpoint(cfg, run_dir))
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if cfg.get("test", True):
+        results = trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
+        metrics.update(results[0] if results else {})
+    best_f1 = metrics.get("val/f1_best")
+    for lg in trainer.loggers:
+        if best_f1 is not None:
+            lg.log_metrics({"hp_metric": best_f1}, step=trainer.global_step)
+        lg.finalize("success")
+
+    if trainer.is_global_zero:
+        summary = {
+            "run_dir": str(run_dir),
+            "best_checkpoint": best_ckpt,
+            "best_epoch": _best_epoch(trainer),
+            "epochs_trained": trainer.current_epoch,
+            "wall_time_s": time.perf_counter() - started,
+            "metrics": metrics,
+            "dataset_sizes": {s: len(d) for s, d in getattr(datamodule, "datasets", {}).items()},
+            "n_parameters": sum(p.numel() for p in module.net.parameters()),
+            "versions": package_versions(),
+        }
+        write_json(run_dir / "summary.json", summary)
+        print(f"\nrun dir:          {run_dir}\nbest checkpoint:  {best_ckpt or '(none)'}\n"
+              f"val/f1_best:      {best_f1}\ntest/f1:          {metrics.get('test/f1')}\n"
+              f"watch it:         tensorboard --logdir {run_dir.parent}\n")
+    return metrics
+
+
+def _best_epoch(trainer: L.Trainer) -> int | None:
+    ckpt = trainer.checkpoint_callback
+    if ckpt is None or not ckpt.best_model_path:
+        return None
+    try:
+        return int(torch.load(ckpt.best_model_path, map_location="cpu", weights_only=False)["epoch"])
+    except (OSError, KeyError):
+        return None
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    value = metrics.get(cfg.get("optimized_metric") or "")
+    return None if value is None else float(value)
+
+
+if __name__ == "__main__":
+    main()

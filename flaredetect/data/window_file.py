@@ -65,3 +65,80 @@ def read_window_file(path: str | Path, fields=None) -> dict[str, np.ndarray]:
     with h5py.File(path, "r") as f:
         keys = list(fields) if fields is not None else [*WINDOW_FIELDS, "split"]
         return {k: f[k][...] for k in keys}
+
+
+class WindowFileWriter:
+    """Build a window file by appending batches, so a data set never has to fit in memory.
+
+    Writes to ``<path>.partial`` with resizable datasets; :meth:`close` sets
+    ``complete=True`` and renames it into place. Leaving the ``with`` block through an
+    exception removes the partial file, and a killed process leaves only the
+    ``.partial`` file, which readers never open, so nothing half-written looks finished.
+
+    ``extra`` names additional per-window fields and their dtypes (e.g. the prepared
+    real data's ``start_time_btjd`` and ``peak_time_btjd``); they are stored beside
+    :data:`WINDOW_FIELDS` and ignored by readers that do not ask for them.
+    """
+
+    def __init__(self, path: str | Path, spec: WindowSpec, extra: dict[str, str] | None = None,
+                 provenance: dict | None = None, chunk_rows: int = 256) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(self.path.name + ".partial")
+        self.spec = spec
+        self.fields = {**WINDOW_FIELDS, **(extra or {}), "split": "uint8"}
+        self.n = 0
+        self._file = h5py.File(self.tmp, "w")
+        width = spec.stored_length
+        for key, dtype in self.fields.items():
+            shape = (0, width) if key in PER_CADENCE else (0,)
+            self._file.create_dataset(key, shape=shape, maxshape=(None,) + shape[1:], dtype=dtype,
+                                      chunks=(chunk_rows,) + shape[1:])
+        self._file.attrs["length"] = spec.length
+        self._file.attrs["context"] = spec.context
+        self._file.attrs["provenance"] = json.dumps(provenance or {}, default=str)
+        self._file.attrs["complete"] = False
+
+    def append(self, windows: dict[str, np.ndarray], split: np.ndarray) -> None:
+        """Append rows; ``windows`` must hold every field (``split`` given separately)."""
+        rows = {**windows, "split": split}
+        missing = [k for k in self.fields if k not in rows]
+        if missing:
+            raise ValueError(f"window batch for {self.path} lacks fields {missing}")
+        n = len(rows["label"])
+        if n == 0:
+            return
+        for key, dtype in self.fields.items():
+            data = np.asarray(rows[key], dtype=dtype)
+            if len(data) != n:
+                raise ValueError(f"window batch field {key!r} has {len(data)} rows, expected {n}")
+            dset = self._file[key]
+            dset.resize(self.n + n, axis=0)
+            dset[self.n:self.n + n] = data
+        self.n += n
+
+    def set_provenance(self, provenance: dict) -> None:
+        self._file.attrs["provenance"] = json.dumps(provenance, default=str)
+
+    def close(self) -> Path:
+        """Mark complete and move into place (atomic rename)."""
+        self._file.attrs["complete"] = True
+        self._file.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the partial file."""
+        try:
+            self._file.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "WindowFileWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -42,11 +42,13 @@ class FlareDetector(L.LightningModule):
     flare_weight, non_flare_weight : BCE class weights.
     cadence_loss_weight : weight of the per-cadence mask loss when the net has that head.
     threshold : probability threshold of the thresholded metrics.
+    compile : ``torch.compile`` the network in place when fitting starts (GPU fast path;
+        ``nn.Module.compile`` keeps the parameter names, so checkpoints stay loadable without it).
     """
 
     def __init__(self, net: nn.Module, optimizer: Callable, scheduler: Callable | None = None,
                  scheduler_monitor: str = "val/loss", flare_weight: float = 1.4, non_flare_weight: float = 0.7,
-                 cadence_loss_weight: float = 1.0, threshold: float = 0.5) -> None:
+                 cadence_loss_weight: float = 1.0, threshold: float = 0.5, compile: bool = False) -> None:
         super().__init__()
         if flare_weight <= 0 or non_flare_weight <= 0:
             raise ValueError(f"loss.flare_weight={flare_weight} and loss.non_flare_weight={non_flare_weight} must be > 0")
@@ -64,6 +66,10 @@ class FlareDetector(L.LightningModule):
         self.test_metrics = metrics.clone(prefix="test/")
         self.losses = nn.ModuleDict({f"{s}_loss": MeanMetric() for s in ("train", "val", "test")})
         self.val_f1_best = MaxMetric()
+
+    def setup(self, stage: str) -> None:
+        if self.hparams.get("compile") and not getattr(self.net, "_compiled_call_impl", None):
+            self.net.compile()
 
     def forward(self, x: torch.Tensor, return_attention: bool = False) -> dict:
         return self.net(x, return_attention=return_attention)

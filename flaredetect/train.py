@@ -13,15 +13,19 @@ import hydra
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from flaredetect.config_checks import check_train_config
+from flaredetect.config_checks import ConfigError, check_train_config
 from flaredetect.lit_module import FlareDetector
+from flaredetect.sweeps import final_hparam_metrics, hparams_for_logging, register_resolvers
 from flaredetect.utils import package_versions, to_builtin, write_json
 
 log = logging.getLogger(__name__)
 # conf/ sits next to the package in the repository (editable install, see README).
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+register_resolvers()  # ${flaredetect.mkdir:...} in conf/hparams_search/
 
 
 def instantiate_group(group: DictConfig | None) -> list:
@@ -36,7 +40,8 @@ def build_module(cfg: DictConfig) -> FlareDetector:
     net = instantiate(cfg.model)
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     return FlareDetector(net=net, optimizer=instantiate(cfg.optimizer), scheduler=scheduler,
-                         scheduler_monitor=cfg.get("scheduler_monitor", "val/loss"), **cfg.loss)
+                         scheduler_monitor=cfg.get("scheduler_monitor", "val/loss"),
+                         compile=bool(cfg.get("compile", False)), **cfg.loss)
 
 
 def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
@@ -58,7 +63,8 @@ def train(cfg: DictConfig) -> dict:
         L.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    if rank_zero_only.rank == 0:  # DDP ranks > 0 share rank 0's run dir (flaredetect.distributed)
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     module = build_module(cfg)
@@ -77,7 +83,9 @@ def train(cfg: DictConfig) -> dict:
     if seq_len != datamodule.length:
         raise ValueError(f"model.seq_len={seq_len} but the data's windows have {datamodule.length} cadences")
     for lg in trainer.loggers:
-        lg.log_hyperparams(to_builtin(OmegaConf.to_container(cfg, resolve=True)))
+        # TensorBoard gets its hyper-parameters once, at the end, with the final metrics (HPARAMS tab).
+        if not isinstance(lg, TensorBoardLogger):
+            lg.log_hyperparams(to_builtin(OmegaConf.to_container(cfg, resolve=True)))
 
     metrics: dict = {}
     if cfg.get("train", True):
@@ -89,6 +97,8 @@ def train(cfg: DictConfig) -> dict:
         metrics.update(results[0] if results else {})
     best_f1 = metrics.get("val/f1_best")
     for lg in trainer.loggers:
+        if isinstance(lg, TensorBoardLogger):
+            lg.log_hyperparams(hparams_for_logging(cfg), metrics=final_hparam_metrics(metrics))
         if best_f1 is not None:
             lg.log_metrics({"hp_metric": best_f1}, step=trainer.global_step)
         lg.finalize("success")
@@ -109,6 +119,9 @@ def train(cfg: DictConfig) -> dict:
         print(f"\nrun dir:          {run_dir}\nbest checkpoint:  {best_ckpt or '(none)'}\n"
               f"val/f1_best:      {best_f1}\ntest/f1:          {metrics.get('test/f1')}\n"
               f"watch it:         tensorboard --logdir {run_dir.parent}\n")
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # The next job of a sequential -m sweep starts its own DDP group (new child processes).
+        torch.distributed.destroy_process_group()
     return metrics
 
 
@@ -124,7 +137,18 @@ def _best_epoch(trainer: L.Trainer) -> int | None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+    try:
+        metrics = train(cfg)
+    except ConfigError as err:
+        # In a sweep, an invalid combination (d_model not divisible by num_heads) is recorded
+        # with ``invalid_config_value`` and the sweep goes on; otherwise it is an error.
+        if cfg.get("invalid_config_value") is None:
+            raise
+        run_dir = Path(cfg.paths.output_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "invalid_config.txt").write_text(f"{err}\n")
+        log.error("skipped, returning %s to the sweeper: %s", cfg.invalid_config_value, err)
+        return float(cfg.invalid_config_value)
     value = metrics.get(cfg.get("optimized_metric") or "")
     return None if value is None else float(value)
 

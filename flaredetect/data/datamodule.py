@@ -33,11 +33,16 @@ class FlareDataModule(L.LightningDataModule):
     star-grouped split; :meth:`setup` reads the split indices. Batches hold raw windows
     with their context; cropping, augmentation (training only) and feature computation
     happen after the batch reaches its device, so they run on the GPU when there is one.
+
+    ``device_resident=True`` (GPU fast path) copies the whole training split to the
+    training device once and draws batches there (:class:`flaredetect.gpu_data.DeviceWindowLoader`)
+    instead of through a ``DataLoader``; validation and test keep their loaders.
     """
 
     def __init__(self, sources: dict, batch_size: int = 64, eval_batch_size: int | None = None,
                  num_workers: int = 0, pin_memory: bool = False, persistent_workers: bool = False,
-                 in_memory: bool = True, augmentation: dict | Augmentation | None = None) -> None:
+                 in_memory: bool = True, augmentation: dict | Augmentation | None = None,
+                 device_resident: bool = False) -> None:
         super().__init__()
         if not sources:
             raise ValueError("data.sources is empty: name at least one window source")
@@ -50,6 +55,7 @@ class FlareDataModule(L.LightningDataModule):
         self.pin_memory = bool(pin_memory)
         self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
         self.in_memory = bool(in_memory)
+        self.device_resident = bool(device_resident)
         if isinstance(augmentation, Augmentation):
             self.augmentation = augmentation
         else:
@@ -107,7 +113,16 @@ class FlareDataModule(L.LightningDataModule):
                           shuffle=shuffle, num_workers=self.num_workers, pin_memory=self.pin_memory,
                           persistent_workers=self.persistent_workers)
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self):
+        if self.device_resident and self.trainer is not None:
+            from flaredetect.gpu_data import DeviceWindowLoader, stack_dataset
+
+            if "train" not in self.datasets:
+                raise ValueError(f"no windows for the train split in data.sources {list(self.sources)}")
+            return DeviceWindowLoader(stack_dataset(self.datasets["train"]), self.batch_size,
+                                      self.trainer.strategy.root_device, shuffle=True,
+                                      seed=torch.initial_seed() % 2**31, rank=self.trainer.global_rank,
+                                      world_size=self.trainer.world_size)
         return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:

@@ -1,0 +1,1 @@
+"""Non-learned baselines scored by the same evaluation code as the networks."""

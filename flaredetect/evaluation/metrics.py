@@ -1,14 +1,16 @@
-"""Binary-classification metrics on window probabilities, in plain numpy.
+"""Binary-classification metrics on window probabilities (numpy in, numpy out).
 
-Plain numpy (not torchmetrics) so every number in a report can be checked by hand, and
-grouped metrics (by energy, amplitude, variability) are one call per group. Conventions
-follow scikit-learn: precision is 0 when nothing is predicted positive, AUROC by the
-trapezoid rule over all thresholds, average precision as the step-wise sum
-``sum_n (R_n - R_{n-1}) P_n``.
+Curves, AUROC and average precision come from torchmetrics (the same implementation as
+the training metrics); counts and thresholded metrics are a few lines here so grouped
+metrics (by energy, amplitude, variability) are one call per group. Precision is 0 when
+nothing is predicted positive.
 """
 from __future__ import annotations
 
 import numpy as np
+import torch
+from torchmetrics.functional.classification import (binary_auroc, binary_average_precision,
+                                                    binary_precision_recall_curve, binary_roc)
 
 
 def _as_arrays(y_true, prob) -> tuple[np.ndarray, np.ndarray]:
@@ -41,47 +43,39 @@ def thresholded_metrics(y_true, prob, threshold: float = 0.5) -> dict[str, float
             "recall": recall, "f1": _safe_div(2 * precision * recall, precision + recall), **c}
 
 
+def _tensors(y: np.ndarray, p: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(p), torch.from_numpy(y.astype(np.int64))
+
+
 def roc_curve(y_true, prob) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """False- and true-positive rates at every distinct threshold (starting at (0, 0))."""
+    """False- and true-positive rates at every distinct threshold (torchmetrics)."""
     y, p = _as_arrays(y_true, prob)
-    order = np.argsort(-p, kind="mergesort")
-    p, y = p[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(p)), len(p) - 1] if len(p) else np.zeros(0, dtype=int)
-    tps = np.cumsum(y)[last]
-    fps = (last + 1) - tps
-    tpr = np.r_[0.0, tps / max(y.sum(), 1)]
-    fpr = np.r_[0.0, fps / max((~y).sum(), 1)]
-    return fpr, tpr, np.r_[np.inf, p[last]]
+    fpr, tpr, thresholds = binary_roc(*_tensors(y, p))
+    return fpr.numpy(), tpr.numpy(), thresholds.numpy()
 
 
 def auroc(y_true, prob) -> float:
     """Area under the ROC curve; NaN when only one class is present."""
-    y, _ = _as_arrays(y_true, prob)
+    y, p = _as_arrays(y_true, prob)
     if y.all() or not y.any():
         return float("nan")
-    fpr, tpr, _ = roc_curve(y_true, prob)
-    return float(np.trapezoid(tpr, fpr))
+    return float(binary_auroc(*_tensors(y, p)))
 
 
 def pr_curve(y_true, prob) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Precision and recall at every distinct threshold, from the highest threshold down."""
+    """Precision and recall at every distinct threshold, thresholds increasing (torchmetrics;
+    the final (precision 1, recall 0) point without a threshold is dropped)."""
     y, p = _as_arrays(y_true, prob)
-    order = np.argsort(-p, kind="mergesort")
-    p, y = p[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(p)), len(p) - 1] if len(p) else np.zeros(0, dtype=int)
-    tps = np.cumsum(y)[last]
-    precision = tps / (last + 1)
-    recall = tps / max(y.sum(), 1)
-    return precision, recall, p[last]
+    precision, recall, thresholds = binary_precision_recall_curve(*_tensors(y, p))
+    return precision[:-1].numpy(), recall[:-1].numpy(), thresholds.numpy()
 
 
 def average_precision(y_true, prob) -> float:
     """Step-wise area under the PR curve; NaN without positives."""
-    y, _ = _as_arrays(y_true, prob)
+    y, p = _as_arrays(y_true, prob)
     if not y.any():
         return float("nan")
-    precision, recall, _ = pr_curve(y_true, prob)
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return float(binary_average_precision(*_tensors(y, p)))
 
 
 def best_f1_threshold(y_true, prob) -> tuple[float, float]:
@@ -96,7 +90,7 @@ def best_f1_threshold(y_true, prob) -> tuple[float, float]:
     precision, recall, thresholds = pr_curve(y, p)
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
-    best = int(np.argmax(f1))
+    best = len(f1) - 1 - int(np.argmax(f1[::-1]))
     return float(thresholds[best]), float(f1[best])
 
 

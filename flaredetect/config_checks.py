@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from flaredetect.data.features import FEATURE_SETS
 from flaredetect.models.transformer import check_transformer_sizes
 
 
@@ -24,6 +25,9 @@ def check_train_config(cfg: DictConfig) -> None:
                                     model.seq_len)
         except ValueError as err:
             problems.append(str(err))
+    if "input_dim" in model and model.input_dim not in FEATURE_SETS:
+        problems.append(f"model.input_dim={model.input_dim} has no feature set; choose one of {sorted(FEATURE_SETS)} "
+                        "(3: flux, gradient, quality; 4: + significance)")
     window_length = _window_length(cfg)
     if "seq_len" in model and window_length is not None and model.seq_len != window_length:
         problems.append(f"model.seq_len={model.seq_len} differs from the window length {window_length} "

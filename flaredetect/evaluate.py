@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from flaredetect.data.features import n_features_of
 from flaredetect.baselines.threshold import score_to_probability, threshold_window_scores
 from flaredetect.evaluation import plots
 from flaredetect.evaluation.error_analysis import (FPRules, categorise_false_positives, category_table,
@@ -238,7 +239,7 @@ def interpretability(cfg, out_dir: Path, module, test, y, prob, errors, device) 
     for kind, idx in (("false_positives", errors["_fp"][:n_gal]), ("missed_flares", errors["_fn"][:n_gal])):
         if not len(idx):
             continue
-        weight, _, label = _weights(module, features(test, idx, device), ic.ig_steps)
+        weight, _, label = _weights(module, features(test, idx, device, n_features_of(module.net)), ic.ig_steps)
         panels = []
         for k, i in enumerate(idx):
             extra = errors["_cats"].get(int(i), "") if kind == "false_positives" else \
@@ -257,7 +258,7 @@ def interpretability(cfg, out_dir: Path, module, test, y, prob, errors, device) 
     sub = out_dir / "interpret"
     sub.mkdir(exist_ok=True)
     for i in chosen:
-        x = features(test, [i], device)
+        x = features(test, [i], device, n_features_of(module.net))
         p, att = attention_and_probability(module.net, x)
         ig = integrated_gradients(module.net, x, steps=ic.ig_steps)[0].detach().cpu().numpy()
         tag = f"window{i:05d}"
@@ -282,7 +283,7 @@ def interpretability(cfg, out_dir: Path, module, test, y, prob, errors, device) 
                            for i in flare_idx])
         received = []
         for start in range(0, len(flare_idx), 256):
-            _, att = attention_and_probability(module.net, features(test, flare_idx[start:start + 256], device))
+            _, att = attention_and_probability(module.net, features(test, flare_idx[start:start + 256], device, n_features_of(module.net)))
             if att is None:
                 break
             received.append(rollout_received([torch.as_tensor(a) for a in att]).numpy())
@@ -290,7 +291,7 @@ def interpretability(cfg, out_dir: Path, module, test, y, prob, errors, device) 
             summaries["attention rollout"] = phase_mass(np.concatenate(received), phases)
         ig_idx = flare_idx[: ic.max_phase_windows]
         ig = np.concatenate([
-            integrated_gradients(module.net, features(test, ig_idx[s:s + 128], device), steps=ic.ig_steps)
+            integrated_gradients(module.net, features(test, ig_idx[s:s + 128], device, n_features_of(module.net)), steps=ic.ig_steps)
             .abs().sum(-1).detach().cpu().numpy() for s in range(0, len(ig_idx), 128)])
         summaries["IG magnitude"] = phase_mass(ig, phases[: len(ig_idx)])
         plots.save(plots.phase_mass_bars(summaries), out_dir / "attention_by_phase.png")

@@ -159,10 +159,10 @@ def test_flare_mask_truth_alignment(stars):
                 assert fl.start_time_btjd[j] <= t[i_peak] <= fl.stop_time_btjd[j]
             assert mask[(t >= fl.start_time_btjd[j]) & (t <= fl.stop_time_btjd[j])].all()
             covered |= (t >= fl.start_time_btjd[j]) & (t <= fl.stop_time_btjd[j])
-            # detectable <=> the recomputed integrated flux of this component reaches 3 sigma
+            # detectable <=> at least 3 recomputed integrated cadences of this component reach 3 sigma
             near = np.abs(t - fl.peak_time_btjd[j]) < 0.05 + 2 * fl.fwhm_days[j]
             f = fm.flare_flux(t[near], fl.peak_time_btjd[j], fl.fwhm_days[j], fl.amplitude[j])
-            assert fl.detectable[j] == (f.max() >= 3.0 * sigma)
+            assert fl.detectable[j] == (np.count_nonzero(f >= 3.0 * sigma) >= 3)
             n_checked += 1
         assert np.array_equal(mask, covered)
         # the flux really contains the flares: removing everything else leaves them

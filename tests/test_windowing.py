@@ -123,3 +123,18 @@ def test_star_split_no_shared_star_and_seeded():
     assert not np.array_equal(split, assign_splits(tics, seed=2))
     with pytest.raises(ValueError, match="fractions"):
         split_stars(tics, (0.5, 0.1, 0.1))
+
+
+def test_significance_feature_measures_snr():
+    torch.manual_seed(0)
+    sigma = 1e-3
+    flux = torch.randn(2, 100) * sigma
+    flux[0, 50] += 20 * sigma          # a 20-sigma flare peak
+    flux[1] *= 30                      # pure noise at a larger scale
+    x = window_features(flux, torch.zeros(2, 100), n_features=4)
+    assert x.shape == (2, 100, 4)
+    torch.testing.assert_close(x[..., :3], window_features(flux, torch.zeros(2, 100)))
+    assert 1.5 < float(x[0, 50, 3]) < 2.5          # ~20 sigma / 10
+    assert float(x[1, :, 3].abs().max()) < 0.5     # noise stays below ~5 sigma whatever its scale
+    with pytest.raises(ValueError, match="model.input_dim=5"):
+        window_features(flux, torch.zeros(2, 100), n_features=5)

@@ -16,11 +16,11 @@ from flaredetect.data.splits import SPLIT_CODES, SPLITS
 from flaredetect.data.window_file import check_window_file
 
 
-def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def model_inputs(batch: dict[str, torch.Tensor], n_features: int = 3) -> dict[str, torch.Tensor]:
     """Add model features ``x`` (B, L, 3), window label ``y`` and per-cadence target
     ``cadence_y`` to a batch of cropped windows."""
     out = dict(batch)
-    out["x"] = window_features(batch["flux_rel"], batch["quality"])
+    out["x"] = window_features(batch["flux_rel"], batch["quality"], n_features)
     out["y"] = (batch["peak_mask"] > 0).any(dim=1).float()
     out["cadence_y"] = batch["flare_mask"].float()
     return out
@@ -42,13 +42,14 @@ class FlareDataModule(L.LightningDataModule):
     def __init__(self, sources: dict, batch_size: int = 64, eval_batch_size: int | None = None,
                  num_workers: int = 0, pin_memory: bool = False, persistent_workers: bool = False,
                  in_memory: bool = True, augmentation: dict | Augmentation | None = None,
-                 device_resident: bool = False) -> None:
+                 device_resident: bool = False, n_features: int = 3) -> None:
         super().__init__()
         if not sources:
             raise ValueError("data.sources is empty: name at least one window source")
         if batch_size < 1:
             raise ValueError(f"data.batch_size={batch_size} must be >= 1")
         self.sources = dict(sources)
+        self.n_features = int(n_features)  # = model.input_dim (see flaredetect.data.features)
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size or batch_size)
         self.num_workers = int(num_workers)
@@ -145,4 +146,4 @@ class FlareDataModule(L.LightningDataModule):
         else:
             batch = crop(batch, self.length, centre_offsets(batch["flux_rel"].shape[0], self.context,
                                                             batch["flux_rel"].device))
-        return model_inputs(batch)
+        return model_inputs(batch, self.n_features)

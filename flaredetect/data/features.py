@@ -1,25 +1,51 @@
-"""Model inputs from raw windows: the thesis's three features per cadence.
+"""Model inputs from raw windows: the thesis's three features per cadence, plus an
+optional fourth.
 
 1. flux min–max normalised within the window (the thesis's key fix: each window on its
    own scale, stellar variability kept, no detrending);
 2. its gradient (difference to the previous cadence, 0 at the first cadence);
-3. the binary quality indicator.
+3. the binary quality indicator;
+4. (``n_features=4``) significance: flux above the window median in units of the
+   window's own robust white-noise sigma (point-to-point MAD), clipped to [-10, 50] and
+   divided by 10. Min–max normalisation makes a 3-sigma noise spike and a 30-sigma flare
+   look alike; this feature gives the network the signal-to-noise back, using only the
+   window itself, so prediction needs nothing else.
 
-Works on batches of torch tensors on any device, so it runs inside the data loader,
-on the GPU after transfer, and in prediction alike.
+A network's ``input_dim`` chooses the set (:func:`n_features_of`), so a checkpoint
+carries its feature set. Works on batches of torch tensors on any device (data loader,
+GPU after transfer, prediction, ONNX export: no ``torch.diff``/``median`` ops).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
-N_FEATURES = 3
+FEATURE_SETS = {3: ("flux_minmax", "gradient", "quality"), 4: ("flux_minmax", "gradient", "quality", "significance")}
 
 
-def window_features(flux_rel: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
-    """``(B, L)`` relative flux and quality flags → ``(B, L, 3)`` float32 features."""
+def n_features_of(net) -> int:
+    """The feature count a network was built for (its ``input_dim``; 3 when it has none)."""
+    return int(getattr(net, "input_dim", 3))
+
+
+def _middle(x: torch.Tensor) -> torch.Tensor:
+    """Median along the last axis (upper middle for even lengths), ONNX-exportable."""
+    return x.sort(dim=-1).values[..., x.shape[-1] // 2: x.shape[-1] // 2 + 1]
+
+
+def window_features(flux_rel: torch.Tensor, quality: torch.Tensor, n_features: int = 3) -> torch.Tensor:
+    """``(B, L)`` relative flux and quality flags → ``(B, L, n_features)`` float32 features."""
+    if n_features not in FEATURE_SETS:
+        raise ValueError(f"model.input_dim={n_features} has no feature set; choose one of {sorted(FEATURE_SETS)}")
     flux = flux_rel.float()
     low = flux.amin(dim=-1, keepdim=True)
     span = (flux.amax(dim=-1, keepdim=True) - low).clamp_min(1e-12)
     norm = (flux - low) / span
-    grad = torch.diff(norm, dim=-1, prepend=norm[..., :1])
-    return torch.stack([norm, grad, (quality != 0).float()], dim=-1)
+    grad = torch.cat([torch.zeros_like(norm[..., :1]), norm[..., 1:] - norm[..., :-1]], dim=-1)
+    features = [norm, grad, (quality != 0).float()]
+    if n_features == 4:
+        diff = flux[..., 1:] - flux[..., :-1]
+        sigma = 1.4826 * _middle((diff - _middle(diff)).abs()) / math.sqrt(2.0)
+        features.append(((flux - _middle(flux)) / sigma.clamp_min(1e-9)).clamp(-10.0, 50.0) / 10.0)
+    return torch.stack(features, dim=-1)

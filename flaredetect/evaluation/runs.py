@@ -150,10 +150,10 @@ def predict_split(module: FlareDetector, dm, split: str, device: str | torch.dev
     return np.concatenate(probs) if probs else np.zeros(0)
 
 
-def features(windows: dict[str, np.ndarray], index, device="cpu") -> torch.Tensor:
+def features(windows: dict[str, np.ndarray], index, device="cpu", n_features: int = 3) -> torch.Tensor:
     """Model inputs (B, L, 3) of selected centre-cropped windows."""
     from flaredetect.data.features import window_features
 
     idx = np.atleast_1d(np.asarray(index, dtype=np.int64))
     return window_features(torch.as_tensor(windows["flux_rel"][idx]).to(device),
-                           torch.as_tensor(windows["quality"][idx]).to(device))
+                           torch.as_tensor(windows["quality"][idx]).to(device), n_features)

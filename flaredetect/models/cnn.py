@@ -45,6 +45,7 @@ class FlareCNN(nn.Module):
             raise ValueError(f"model.dropout={dropout} must be in [0, 1)")
         self.seq_len = seq_len
         blocks: list[nn.Module] = []
+        self.input_dim = input_dim  # selects the feature set (flaredetect.data.features)
         width_in = input_dim
         for width, kernel in zip(channels, kernel_sizes):
             blocks += [nn.Conv1d(width_in, width, kernel, padding=kernel // 2), nn.ReLU(),

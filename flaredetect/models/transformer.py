@@ -77,7 +77,7 @@ class FlareTransformer(nn.Module):
     Parameters
     ----------
     seq_len : cadences per window (thesis 100).
-    input_dim : features per cadence (flux, gradient, quality).
+    input_dim : features per cadence: 3 (flux, gradient, quality) or 4 (+ significance).
     d_model, num_heads, num_layers, d_ff, dropout : encoder sizes (thesis 256, 8, 2, 512, 0.1).
     head_hidden : hidden sizes of the window head (thesis [512, 128]).
     pooling : ``flatten`` (thesis: all cadences × d_model into the head) or ``mean``.
@@ -97,6 +97,7 @@ class FlareTransformer(nn.Module):
         if pooling not in ("flatten", "mean"):
             raise ValueError(f"model.pooling={pooling!r} must be one of ['flatten', 'mean']")
         self.seq_len = seq_len
+        self.input_dim = input_dim  # selects the feature set (flaredetect.data.features)
         self.embed = nn.Linear(input_dim, d_model)
         self.position = SinusoidalPositionalEncoding(d_model, seq_len)
         self.input_dropout = nn.Dropout(dropout)

@@ -1,0 +1,156 @@
+"""Sliding-window scoring of a whole light curve into one flare probability per cadence.
+
+How window outputs become per-cadence probabilities
+---------------------------------------------------
+* The light curve is split into gap-free segments (:func:`flaredetect.data.windowing.segments`,
+  the same rule as training windows, so no window spans a gap the model never saw).
+* In each segment windows start every ``stride`` cadences and the last window is aligned
+  to the segment end, so every cadence is covered (no blind zone at edges or gaps).
+  A segment shorter than a window is padded at its end with its own median flux (quality
+  0); the padded cadences are scored but dropped.
+* ``head='cadence'``: each cadence's probability is the weighted mean of the cadence-head
+  probabilities of all windows covering it. Weights are triangular over the window
+  (floor 0.1 at the edges): a cadence near a window edge sees only one side of a flare,
+  so the windows where it sits nearer the centre dominate.
+* ``head='window'`` (the thesis head): each cadence gets the mean (or max) window
+  probability of the windows covering it; localisation is then only as good as the
+  stride and events come out about one window wide.
+
+All windows of a light curve go through the network in a few large batches under
+``torch.inference_mode`` (a full sector is a few hundred windows).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from flaredetect.data.features import n_features_of, window_features
+from flaredetect.data.lightcurve import LightCurve
+from flaredetect.data.windowing import segments
+from flaredetect.models.transformer import FlareTransformer
+
+HEADS = ("cadence", "window")
+REDUCTIONS = ("mean", "max")
+
+
+def window_starts(n_cadences: int, length: int, stride: int) -> np.ndarray:
+    """Starts of windows covering ``[0, n_cadences)``: every ``stride``, the last one
+    flush with the end. A span shorter than ``length`` gets one window at 0 (padded)."""
+    if n_cadences <= length:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, n_cadences - length + 1, stride, dtype=np.int64)
+    if starts[-1] != n_cadences - length:
+        starts = np.append(starts, n_cadences - length)
+    return starts
+
+
+def _taper(length: int, floor: float = 0.1) -> np.ndarray:
+    x = np.abs(np.linspace(-1.0, 1.0, length))
+    return np.maximum(1.0 - x, floor)
+
+
+def build_windows(lc: LightCurve, length: int, stride: int, max_gap_cadences: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """All scoring windows of ``lc``.
+
+    Returns ``flux`` (W, L) float32, ``quality`` (W, L) uint8, ``index`` (W, L) int64
+    cadence index of each window position (-1 on padding) and ``segment_of_window`` (W,).
+    """
+    fluxes, quals, idxs, seg_ids = [], [], [], []
+    flux_all = np.asarray(lc.flux_rel, dtype=np.float32)
+    qual_all = (np.asarray(lc.quality) != 0).astype(np.uint8)
+    for k, (a, b) in enumerate(segments(lc.time_btjd, max_gap_cadences)):
+        n = b - a
+        starts = window_starts(n, length, stride)
+        take = starts[:, None] + np.arange(length)[None, :]
+        valid = take < n
+        index = np.where(valid, take + a, -1)
+        safe = np.where(valid, take + a, a)
+        flux = flux_all[safe]
+        if not valid.all():
+            flux = np.where(valid, flux, np.float32(np.median(flux_all[a:b])))
+        fluxes.append(flux)
+        quals.append(np.where(valid, qual_all[safe], 0).astype(np.uint8))
+        idxs.append(index)
+        seg_ids.append(np.full(len(starts), k))
+    if not fluxes:
+        empty = np.zeros((0, length))
+        return empty.astype(np.float32), empty.astype(np.uint8), empty.astype(np.int64), np.zeros(0, np.int64)
+    return (np.concatenate(fluxes), np.concatenate(quals), np.concatenate(idxs), np.concatenate(seg_ids))
+
+
+def cadence_only(net: nn.Module) -> Callable | None:
+    """For a :class:`FlareTransformer` with a cadence head, a forward pass that skips the
+    window head (in the default model its flatten → 512 layer is a third of the FLOPs)."""
+    if not isinstance(net, FlareTransformer) or net.cadence_head is None:
+        return None
+
+    def forward(x: torch.Tensor) -> dict:
+        h = net.input_dropout(net.position(net.embed(x)))
+        for layer in net.layers:
+            h, _ = layer(h)
+        return {"cadence_logit": net.cadence_head(h).squeeze(-1)}
+    return forward
+
+
+def run_net(net: nn.Module | Callable, flux: np.ndarray, quality: np.ndarray, batch_size: int = 1024,
+            cadence_only_pass: bool = False) -> dict[str, np.ndarray]:
+    """Window and (when present) cadence probabilities of raw windows, batched."""
+    probs, cadence = [], []
+    fast = cadence_only(net) if cadence_only_pass else None
+    with torch.inference_mode():
+        for i in range(0, len(flux), batch_size):
+            x = window_features(torch.from_numpy(flux[i:i + batch_size]), torch.from_numpy(quality[i:i + batch_size]),
+                                n_features_of(net))
+            out = fast(x) if fast is not None else net(x)
+            if "logit" in out:
+                probs.append(torch.sigmoid(out["logit"].float()).numpy())
+            if "cadence_logit" in out:
+                cadence.append(torch.sigmoid(out["cadence_logit"].float()).numpy())
+    result = {"window_prob": np.concatenate(probs) if probs else np.zeros(0, np.float32)}
+    if cadence:
+        result["cadence_prob"] = np.concatenate(cadence)
+    return result
+
+
+def score_light_curve(net: nn.Module | Callable, lc: LightCurve, length: int, stride: int | None = None,
+                      head: str = "cadence", max_gap_cadences: int = 5, reduce: str = "mean",
+                      batch_size: int = 1024) -> np.ndarray:
+    """Flare probability for every cadence of ``lc`` (float32, aligned with ``lc.time_btjd``).
+
+    ``stride`` defaults to ``length // 2`` for the cadence head (every cadence in two windows; the triangular weights then sum to a constant) and ``length // 10`` for
+    the window head (which needs a fine stride to localise anything).
+    """
+    if head not in HEADS:
+        raise ValueError(f"head={head!r} must be one of {list(HEADS)}")
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce={reduce!r} must be one of {list(REDUCTIONS)}")
+    if len(lc) == 0:
+        raise ValueError(f"TIC {lc.tic}: light curve has no cadences")
+    if stride is None:
+        stride = max(1, length // 2 if head == "cadence" else length // 10)
+    if stride < 1:
+        raise ValueError(f"stride={stride} must be >= 1")
+    flux, quality, index, _ = build_windows(lc, length, stride, max_gap_cadences)
+    out = run_net(net, flux, quality, batch_size, cadence_only_pass=head == "cadence")
+    if head == "cadence" and "cadence_prob" not in out:
+        raise ValueError("head='cadence' but the model has no cadence head (train with model.cadence_head=true, "
+                         "or predict with head=window)")
+    n = len(lc)
+    valid = index >= 0
+    flat_idx = index[valid]
+    if head == "cadence":
+        weight = np.broadcast_to(_taper(length), index.shape)[valid]
+        num = np.bincount(flat_idx, weights=weight * out["cadence_prob"][valid], minlength=n)
+        den = np.bincount(flat_idx, weights=weight, minlength=n)
+        prob = num / np.maximum(den, 1e-12)
+    elif reduce == "mean":
+        window = np.broadcast_to(out["window_prob"][:, None], index.shape)[valid]
+        prob = np.bincount(flat_idx, weights=window, minlength=n) / np.maximum(np.bincount(flat_idx, minlength=n), 1)
+    else:
+        prob = np.zeros(n)
+        np.maximum.at(prob, flat_idx, np.broadcast_to(out["window_prob"][:, None], index.shape)[valid])
+    return prob.astype(np.float32)

@@ -36,7 +36,7 @@ class SyntheticWindows:
     splits : which splits this source contributes to.
     """
 
-    def __init__(self, n_stars: int = 400, seed: int = 42, cache_dir: str | Path = "data/synthetic",
+    def __init__(self, n_stars: int = 600, seed: int = 42, cache_dir: str | Path = "data/synthetic",
                  window: dict | None = None, split_fractions=(0.8, 0.1, 0.1),
                  generator: dict | None = None, splits=SPLITS) -> None:
         if n_stars < 3:

@@ -56,8 +56,8 @@ def test_training_with_device_resident_data(tmp_path):
         cfg = compose(config_name="train", overrides=[
             f"paths.data_dir={tmp_path / 'data'}", "debug=limit", "trainer.max_epochs=1", "trainer.detect_anomaly=false",
             "callbacks.attention_maps=null", "data.sources.synthetic.n_stars=12", "model.d_model=16",
-            "model.num_heads=2", "model.d_ff=32", "model.head_hidden=[32]", "data.batch_size=16",
-            "+data.device_resident=true"])
+            "model.num_heads=2", "model.d_ff=32", "model.head_hidden=[32]", "data.batch_size=8",
+            "data.device_resident=true"])
     GlobalHydra.instance().clear()
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path / "run")

@@ -83,7 +83,7 @@ def evaluate(cfg: DictConfig) -> dict:
     out_dir = Path(cfg.out_dir) if cfg.get("out_dir") else primary.run_dir / "eval"
     out_dir.mkdir(parents=True, exist_ok=True)
     data_cfg = cfg.data if cfg.get("data") is not None else primary.cfg.data
-    dm = build_datamodule(data_cfg, cfg.batch_size)
+    dm = build_datamodule(data_cfg, cfg.batch_size, n_features=primary.cfg.model.get("input_dim", 3))
     split = cfg.split
     val, test = split_windows(dm, "val"), split_windows(dm, split)
     y_val, y = val["label"].astype(bool), test["label"].astype(bool)

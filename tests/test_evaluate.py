@@ -225,3 +225,19 @@ def test_cnn_trains_through_the_same_module(tmp_path):
     module = load_module(run)
     dm = build_datamodule(run.cfg.data, 256)
     assert predict_split(module, dm, "test").shape == (len(dm.datasets["test"]),)
+
+
+def test_swapped_data_config_takes_the_runs_feature_count(tmp_path):
+    """A data group swapped in on the eval command line refers to ${model.input_dim},
+    which only the training config has; the run's own value must fill it."""
+    from omegaconf import OmegaConf
+
+    from flaredetect.evaluation.runs import build_datamodule
+
+    data_cfg = OmegaConf.create({
+        "_target_": "flaredetect.data.datamodule.FlareDataModule", "n_features": "${model.input_dim}",
+        "sources": {"synthetic": {"_target_": "flaredetect.data.synthetic_windows.SyntheticWindows",
+                                  "n_stars": 6, "cache_dir": str(tmp_path)}}})
+    dm = build_datamodule(data_cfg, batch_size=8, n_features=4)
+    batch = dm.transform(next(iter(dm.val_dataloader())), training=False)
+    assert dm.n_features == 4 and batch["x"].shape[-1] == 4

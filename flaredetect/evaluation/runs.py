@@ -106,9 +106,15 @@ def load_module(run: Run, device: str | torch.device = "cpu") -> FlareDetector:
     return module.to(device).eval()
 
 
-def build_datamodule(data_cfg: DictConfig, batch_size: int | None = None):
-    """Instantiate, prepare and set up a DataModule from a data config (no augmentation needed)."""
+def build_datamodule(data_cfg: DictConfig, batch_size: int | None = None, n_features: int | None = None):
+    """Instantiate, prepare and set up a DataModule from a data config (no augmentation needed).
+
+    ``n_features`` sets the feature set of the run being evaluated; a data config swapped in
+    on the command line refers to ``${model.input_dim}``, which the eval config lacks."""
     data_cfg = data_cfg.copy()
+    if n_features is not None:
+        with open_dict(data_cfg):
+            data_cfg.n_features = int(n_features)
     if batch_size:
         with open_dict(data_cfg):
             data_cfg.eval_batch_size = int(batch_size)

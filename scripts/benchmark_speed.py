@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from flaredetect.data.features import window_features
+from flaredetect.data.features import n_features_of, window_features
 from flaredetect.inference import Predictor, load_net
 from flaredetect.lit_module import weighted_bce
 from flaredetect.models.transformer import FlareTransformer
@@ -63,7 +63,7 @@ def matmul_flops(n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / min(times)
 
 
-def batch(batch_size: int, seq_len: int = 100, seed: int = 0):
+def batch(batch_size: int, seq_len: int = 100, seed: int = 0, n_features: int = 3):
     gen = torch.Generator().manual_seed(seed)
     flux = 1e-3 * torch.randn(batch_size, seq_len, generator=gen)
     flux[::3, 50:55] += 0.02
@@ -71,7 +71,7 @@ def batch(batch_size: int, seq_len: int = 100, seed: int = 0):
     y[::3] = 1
     cadence_y = torch.zeros(batch_size, seq_len)
     cadence_y[::3, 50:60] = 1
-    return window_features(flux, torch.zeros_like(flux)), y, cadence_y
+    return window_features(flux, torch.zeros_like(flux), n_features), y, cadence_y
 
 
 def train_step_fn(net, x, y, cadence_y):
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
         net, _ = load_net(args.ckpt)
     else:
         net = FlareTransformer(cadence_head=True, **sizes).eval()
-    xi, _, _ = batch(512, seed=1)
+    xi, _, _ = batch(512, seed=1, n_features=n_features_of(net))
     from flaredetect.inference.scoring import cadence_only
     fast = cadence_only(net)
     with torch.inference_mode():

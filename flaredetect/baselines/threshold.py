@@ -97,18 +97,11 @@ def _running_median(time: np.ndarray, flux: np.ndarray, window_days: float) -> n
 
 def _runs_at_least(above: np.ndarray, contiguous: np.ndarray, min_points: int) -> np.ndarray:
     """Cadences inside runs of ``>= min_points`` consecutive ``above`` cadences; ``contiguous[i]``
-    says whether cadence i follows cadence i-1 without a gap."""
-    flags = np.zeros(above.size, dtype=bool)
-    start = None
-    for i in range(above.size + 1):
-        inside = i < above.size and above[i] and (start is None or contiguous[i])
-        if start is not None and not inside:
-            if i - start >= min_points:
-                flags[start:i] = True
-            start = None
-        if i < above.size and above[i] and start is None:
-            start = i
-    return flags
+    says whether cadence i follows cadence i-1 without a gap (a gap ends a run)."""
+    continues = above & np.concatenate([[False], above[:-1]]) & contiguous
+    run_id = np.cumsum(above & ~continues)
+    length = np.bincount(run_id[above], minlength=run_id.max(initial=0) + 1)
+    return above & (length[run_id] >= min_points)
 
 
 def threshold_flags(time_btjd: np.ndarray, flux_rel: np.ndarray, n_sigma: float = 3.0, min_points: int = 3,

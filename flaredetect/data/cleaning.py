@@ -33,7 +33,7 @@ from typing import Sequence
 import numpy as np
 from lightkurve.utils import TessQualityFlags
 
-from flaredetect.data.lightcurve import CADENCE_DAYS, Flares, LightCurve
+from flaredetect.data.lightcurve import CADENCE_DAYS, Flares, LightCurve, runs, segments
 
 IMPULSIVE_OUTLIER_BIT = 512
 BITMASK_NAMES = ("none", "default", "hard", "hardest")
@@ -115,15 +115,6 @@ def finite_mask(raw: RawLightCurve) -> np.ndarray:
     return np.isfinite(raw.time_btjd) & np.isfinite(raw.flux) & np.isfinite(raw.flux_err)
 
 
-def _segments(time_btjd: np.ndarray, max_gap_days: float) -> list[slice]:
-    """Contiguous runs of a sorted time array, split where the gap exceeds ``max_gap_days``."""
-    if time_btjd.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(time_btjd) > max_gap_days) + 1
-    edges = np.concatenate([[0], breaks, [time_btjd.size]])
-    return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
-
-
 def running_median(time_btjd: np.ndarray, flux: np.ndarray, window_days: float = 0.25,
                    max_gap_days: float = 0.5) -> np.ndarray:
     """Running median over ``window_days`` (in cadences), computed per contiguous segment.
@@ -135,16 +126,10 @@ def running_median(time_btjd: np.ndarray, flux: np.ndarray, window_days: float =
 
     size = max(3, int(round(window_days / CADENCE_DAYS)) | 1)
     out = np.empty_like(flux, dtype=np.float64)
-    for seg in _segments(time_btjd, max_gap_days):
-        chunk = flux[seg]
-        out[seg] = median_filter(chunk, size=min(size, chunk.size | 1), mode="nearest")
+    for a, b in segments(time_btjd, max_gap_days / CADENCE_DAYS):
+        chunk = flux[a:b]
+        out[a:b] = median_filter(chunk, size=min(size, chunk.size | 1), mode="nearest")
     return out
-
-
-def _runs(flag: np.ndarray) -> list[tuple[int, int]]:
-    """(start, stop) index pairs of runs of consecutive True values."""
-    edges = np.diff(np.concatenate([[0], flag.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
 
 
 def low_outlier_mask(time_btjd: np.ndarray, flux: np.ndarray, n_sigma: float = 5.0,
@@ -173,7 +158,7 @@ def low_outlier_mask(time_btjd: np.ndarray, flux: np.ndarray, n_sigma: float = 5
         # eclipse cannot split it into "short" 5-sigma runs.
         dip = resid < -min(2.0, n_sigma) * sigma
         long_dip = np.zeros(flux.size, dtype=bool)
-        for a, b in _runs(dip):
+        for a, b in runs(dip):
             if b - a > max_run:
                 long_dip[a:b] = True
         low &= ~long_dip

@@ -119,3 +119,21 @@ def robust_noise_sigma(flux_rel: np.ndarray) -> float:
     diff = np.diff(flux)
     mad = np.median(np.abs(diff - np.median(diff)))
     return float(1.4826 * mad / np.sqrt(2.0))
+
+
+def segments(time_btjd: np.ndarray, max_gap_cadences: float) -> list[tuple[int, int]]:
+    """Index ranges ``[start, stop)`` of a time-sorted light curve without a gap of more
+    than ``max_gap_cadences`` missing cadences (TESS light curves are not contiguous)."""
+    if len(time_btjd) == 0:
+        return []
+    step = np.diff(time_btjd) / CADENCE_DAYS
+    breaks = np.flatnonzero(step > max_gap_cadences + 1.5) + 1
+    edges = np.concatenate([[0], breaks, [len(time_btjd)]])
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def runs(flag: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, stop)`` index ranges where ``flag`` is true."""
+    padded = np.concatenate([[False], np.asarray(flag, dtype=bool), [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]

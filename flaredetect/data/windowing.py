@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flaredetect.data.lightcurve import CADENCE_DAYS, LightCurve
+from flaredetect.data.lightcurve import CADENCE_DAYS, LightCurve, segments  # noqa: F401 (re-exported)
 
 # Fields of a window set, with their dtypes; every array has the window count as first axis.
 WINDOW_FIELDS: dict[str, str] = {
@@ -86,17 +86,6 @@ class WindowSpec:
     @property
     def stored_length(self) -> int:
         return self.length + 2 * self.context
-
-
-def segments(time_btjd: np.ndarray, max_gap_cadences: int) -> list[tuple[int, int]]:
-    """Index ranges ``[start, stop)`` of stretches without gaps longer than
-    ``max_gap_cadences`` missing cadences."""
-    if len(time_btjd) == 0:
-        return []
-    step = np.diff(time_btjd) / CADENCE_DAYS
-    breaks = np.flatnonzero(step > max_gap_cadences + 1.5) + 1
-    edges = np.concatenate([[0], breaks, [len(time_btjd)]])
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 def flare_mask_from_flares(lc: LightCurve) -> np.ndarray:

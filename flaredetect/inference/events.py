@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flaredetect.data.flare_model import equivalent_duration_s, flare_flux
-from flaredetect.data.lightcurve import CADENCE_DAYS, SECONDS_PER_DAY, LightCurve, robust_noise_sigma
+from flaredetect.data.lightcurve import CADENCE_DAYS, SECONDS_PER_DAY, LightCurve, robust_noise_sigma, runs
 
 EVENT_COLUMNS = ("start_time_btjd", "peak_time_btjd", "stop_time_btjd", "amplitude", "duration_min", "ed_s",
                  "energy_erg", "fit_amplitude", "fit_fwhm_min", "fit_ed_s", "prob_max", "n_cadences", "start_index", "peak_index", "stop_index")
@@ -51,13 +51,6 @@ class EventParams:
         if self.merge_gap_cadences < 0 or self.min_cadences < 1 or self.baseline_cadences < 1:
             raise ValueError("events.merge_gap_cadences must be >= 0, events.min_cadences and "
                              "events.baseline_cadences >= 1")
-
-
-def runs(flag: np.ndarray) -> list[tuple[int, int]]:
-    """``[start, stop)`` index ranges where ``flag`` is true."""
-    padded = np.concatenate([[False], np.asarray(flag, dtype=bool), [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
 
 def event_spans(time_btjd: np.ndarray, prob: np.ndarray, params: EventParams) -> list[tuple[int, int]]:

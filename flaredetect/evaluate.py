@@ -32,7 +32,7 @@ from flaredetect.interpret import (PHASES, attention_and_probability, flare_phas
                                    rollout_received)
 from flaredetect.models.transformer import attention_rollout
 from flaredetect.plotting import attention_heads, attention_overlay, rollout_map
-from flaredetect.train import CONFIG_DIR
+from flaredetect import CONFIG_DIR
 from flaredetect.utils import package_versions, write_json
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from torch import nn
 
 from flaredetect.data.features import n_features_of, window_features
 from flaredetect.inference.loading import load_net, window_geometry
-from flaredetect.train import CONFIG_DIR
+from flaredetect import CONFIG_DIR
 from flaredetect.utils import write_json
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from flaredetect.inference import EventParams, Predictor, load_net, run_prediction, window_geometry
-from flaredetect.train import CONFIG_DIR
+from flaredetect import CONFIG_DIR
 from flaredetect.utils import write_json
 
 log = logging.getLogger(__name__)

@@ -52,6 +52,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from flaredetect import CONFIG_DIR  # not via flaredetect.train: that would import torch into every worker
 from flaredetect.data.lightcurve import CADENCE_DAYS, Flares, LightCurve, robust_noise_sigma
 from flaredetect.data.splits import SPLITS, split_stars
 from flaredetect.data.window_file import WindowFileWriter
@@ -60,9 +61,6 @@ from flaredetect.data.windowing import (KIND_HARD_NEGATIVE, KIND_POSITIVE, WINDO
 from flaredetect.utils import to_builtin
 
 log = logging.getLogger(__name__)
-# Same value as flaredetect.train.CONFIG_DIR, computed here because importing train pulls in
-# torch and lightning, which would cost every spawned worker ~20 s of imports.
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 # lightkurve warns at import about an optional PRF dependency; it is irrelevant here.
 warnings.filterwarnings("ignore", message=".*tpfmodel submodule.*")
 

@@ -17,14 +17,13 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from flaredetect import CONFIG_DIR  # noqa: F401 (re-exported for tests and entry points)
 from flaredetect.config_checks import ConfigError, check_train_config
 from flaredetect.lit_module import FlareDetector
 from flaredetect.sweeps import final_hparam_metrics, hparams_for_logging, register_resolvers
 from flaredetect.utils import package_versions, to_builtin, write_json
 
 log = logging.getLogger(__name__)
-# conf/ sits next to the package in the repository (editable install, see README).
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 register_resolvers()  # ${flaredetect.mkdir:...} in conf/hparams_search/
 
 

@@ -20,7 +20,7 @@ from omegaconf import open_dict
 from flaredetect.evaluation.error_analysis import categorise_false_positive, category_table, flare_duration_minutes
 from flaredetect.evaluation.metrics import (auroc, average_precision, best_f1_threshold, mean_std, recall_by_bins,
                                             thresholded_metrics)
-from flaredetect.evaluation.runs import RunError, build_datamodule, load_module, predict_split, resolve_run
+from flaredetect.evaluation.runs import RunError, build_datamodule, load_module, predict_split, resolve_run, split_windows
 from flaredetect.train import CONFIG_DIR, train
 
 TINY = ["data.sources.synthetic.n_stars=12", "model.d_model=16", "model.num_heads=2", "model.d_ff=32",
@@ -157,7 +157,7 @@ def test_reloaded_model_reproduces_checkpoint_validation(tiny_run):
     prob = predict_split(module, dm, "val")
     from torchmetrics.classification import BinaryF1Score
 
-    y = torch.as_tensor(dm.split_metadata("val", ("label",))["label"]).long()
+    y = torch.as_tensor(split_windows(dm, "val")["label"]).long()
     f1 = BinaryF1Score()(torch.as_tensor(prob), y)
     assert float(f1) == pytest.approx(float(saved), abs=1e-6)
     np.testing.assert_array_equal(prob, predict_split(load_module(resolve_run(ckpt=run.ckpt)), dm, "val"))

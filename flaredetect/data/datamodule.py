@@ -64,7 +64,8 @@ class FlareDataModule(L.LightningDataModule):
         self.length: int | None = None
         self.context: int | None = None
         self.datasets: dict[str, ConcatDataset] = {}
-        # Per split: list of (source name, path, row indices in the file), for evaluation.
+        # Per split: list of (source name, path, row indices in the file), read by
+        # flaredetect.evaluation.runs.split_windows.
         self.index: dict[str, list[tuple[str, Path, np.ndarray]]] = {}
 
     def prepare_data(self) -> None:
@@ -96,16 +97,6 @@ class FlareDataModule(L.LightningDataModule):
             if not parts[split_name]:
                 raise ValueError(f"no windows for the {split_name} split in data.sources {list(self.sources)}")
         self.datasets = {s: ConcatDataset(p) for s, p in parts.items() if p}
-
-    def split_metadata(self, split: str, fields=("tic", "sector", "kind", "peak_amp", "energy_erg",
-                                                  "noise_sigma", "n_flares", "label")) -> dict[str, np.ndarray]:
-        """Per-window metadata of a split, in dataloader order (for evaluation)."""
-        out: dict[str, list] = {k: [] for k in fields}
-        for _, path, rows in self.index.get(split, []):
-            with h5py.File(path, "r") as f:
-                for k in fields:
-                    out[k].append(f[k][...][rows])
-        return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if split not in self.datasets:

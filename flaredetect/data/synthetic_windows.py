@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from flaredetect.data.splits import SPLITS, assign_splits
-from flaredetect.data.synthetic import generate_light_curves
+from flaredetect.data.synthetic import default_params, generate_light_curves
 from flaredetect.data.window_file import check_window_file, write_window_file
 from flaredetect.data.windowing import WindowSpec, concat_windows, cut_windows, negatives_per_star
 
@@ -51,8 +51,11 @@ class SyntheticWindows:
 
     @property
     def params(self) -> dict:
+        # Every generator default is in the key, so a changed default never reuses a stale cache;
+        # bump "format" when the windowing code changes what it cuts.
         return {"n_stars": self.n_stars, "seed": self.seed, "window": self.spec.__dict__,
-                "split_fractions": self.split_fractions, "generator": self.generator, "format": 1}
+                "split_fractions": self.split_fractions, "generator": {**default_params(), **self.generator},
+                "format": 2}
 
     @property
     def path(self) -> Path:

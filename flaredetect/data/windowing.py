@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flaredetect.data.lightcurve import CADENCE_DAYS, LightCurve, segments  # noqa: F401 (re-exported)
+from flaredetect.data.lightcurve import CADENCE_DAYS, LightCurve, robust_noise_sigma, segments  # noqa: F401 (re-exported)
 
 # Fields of a window set, with their dtypes; every array has the window count as first axis.
 WINDOW_FIELDS: dict[str, str] = {
@@ -122,7 +122,7 @@ def artefact_indices(lc: LightCurve, segs: list[tuple[int, int]], outlier_sigma:
     flagged = np.flatnonzero(lc.quality != 0)
     edges = np.array([i for a, b in segs for i in (a, b - 1)], dtype=np.int64)
     flux = lc.flux_rel
-    sigma = lc.noise_sigma or float(np.nanstd(np.diff(flux)) / np.sqrt(2))
+    sigma = lc.noise_sigma or robust_noise_sigma(flux)
     spikes = np.zeros(0, dtype=np.int64)
     if len(flux) >= 3 and sigma > 0:
         neighbours = np.maximum(flux[:-2], flux[2:])

@@ -127,6 +127,18 @@ class FlareDetector(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
 
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        # bf16 autocast has no loss scaler, so a fused optimizer clips like any other; Lightning's
+        # mixed-precision plugin refuses any fused optimizer (Lightning-AI/pytorch-lightning#21435).
+        if (gradient_clip_val and self.trainer.precision == "bf16-mixed"
+                and getattr(optimizer, "_step_supports_amp_scaling", False)):
+            if gradient_clip_algorithm in (None, "norm"):
+                nn.utils.clip_grad_norm_(self.parameters(), gradient_clip_val)
+            else:
+                nn.utils.clip_grad_value_(self.parameters(), gradient_clip_val)
+            return
+        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:

@@ -2,8 +2,9 @@
 
 Linear embedding 3 → d_model, sinusoidal positional encoding, post-norm encoder layers,
 then the thesis head (flatten → 512 → 128 → 1). Attention uses PyTorch's fused
-``scaled_dot_product_attention`` unless the weights are asked for, in which case the
-same projections are computed explicitly and returned per layer and head.
+``scaled_dot_product_attention`` unless the weights are asked for (or attention dropout
+is trained on CPU), in which case the same projections are computed explicitly. Dropout
+uses the cheaper CPU mask of :mod:`flaredetect.models.dropout`.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from flaredetect.models.dropout import Dropout, byte_dropout
 
 
 def check_transformer_sizes(d_model: int, num_heads: int, num_layers: int, d_ff: int, dropout: float,
@@ -50,10 +53,10 @@ class EncoderLayer(nn.Module):
         self.num_heads = num_heads
         self.qkv = nn.Linear(d_model, 3 * d_model)
         self.out = nn.Linear(d_model, d_model)
-        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
+        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), Dropout(dropout), nn.Linear(d_ff, d_model))
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.attn_dropout = dropout
 
     def forward(self, x: torch.Tensor, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -61,14 +64,16 @@ class EncoderLayer(nn.Module):
         q, k, v = self.qkv(x).view(b, n, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
         p = self.attn_dropout if self.training else 0.0
         weights = None
-        if need_weights:
-            weights = torch.softmax((q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1]), dim=-1)
-            context = F.dropout(weights, p, self.training) @ v
+        # Explicit attention when the weights are asked for, and when training with attention
+        # dropout on CPU: there SDPA falls back to the same math with PyTorch's slow dropout mask.
+        if need_weights or (p > 0 and x.device.type == "cpu"):
+            weights = torch.softmax((q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1), dim=-1)
+            context = (byte_dropout(weights, p) if p > 0 else weights) @ v
         else:
             context = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
         x = self.norm1(x + self.dropout(self.out(context.transpose(1, 2).reshape(b, n, d))))
         x = self.norm2(x + self.dropout(self.ff(x)))
-        return x, weights
+        return x, (weights if need_weights else None)
 
 
 class FlareTransformer(nn.Module):
@@ -100,13 +105,13 @@ class FlareTransformer(nn.Module):
         self.input_dim = input_dim  # selects the feature set (flaredetect.data.features)
         self.embed = nn.Linear(input_dim, d_model)
         self.position = SinusoidalPositionalEncoding(d_model, seq_len)
-        self.input_dropout = nn.Dropout(dropout)
+        self.input_dropout = Dropout(dropout)
         self.layers = nn.ModuleList(EncoderLayer(d_model, num_heads, d_ff, dropout) for _ in range(num_layers))
         self.pooling = pooling
         width = seq_len * d_model if pooling == "flatten" else d_model
         head: list[nn.Module] = []
         for hidden in head_hidden:
-            head += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
+            head += [nn.Linear(width, hidden), nn.ReLU(), Dropout(dropout)]
             width = hidden
         head.append(nn.Linear(width, 1))
         self.head = nn.Sequential(*head)

@@ -14,7 +14,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from flaredetect.inference import EventParams, Predictor, load_net, run_prediction, window_geometry
+from flaredetect.inference import EventParams, Predictor, SignificanceGate, load_net, run_prediction, window_geometry
 from flaredetect import CONFIG_DIR
 from flaredetect.utils import write_json
 
@@ -28,7 +28,8 @@ def build_predictor(cfg: DictConfig) -> Predictor:
     return Predictor(net=net, length=geometry["length"], stride=cfg.get("stride"), head=cfg.get("head", "cadence"),
                      reduce=cfg.get("reduce", "mean"), max_gap_cadences=geometry["max_gap_cadences"],
                      batch_size=int(cfg.get("batch_size", 1024)),
-                     events=EventParams(**OmegaConf.to_container(cfg.events, resolve=True)))
+                     events=EventParams(**OmegaConf.to_container(cfg.events, resolve=True)),
+                     gate=SignificanceGate(**cfg.candidates) if cfg.get("candidates") else None)
 
 
 def predict(cfg: DictConfig) -> dict:

@@ -6,11 +6,15 @@ whose stars are in the Günther et al. 2020 catalog, and scores them against tha
 catalog two ways (see :mod:`flaredetect.inference.metrics`):
 (a) non-overlapping 100-cadence windows, (b) events (±3 cadences of a catalog peak).
 The 3-sigma threshold detector (:mod:`flaredetect.baselines.threshold`) goes through
-the same scorer. Event settings (threshold, minimum length) are chosen on held-out
-*synthetic* light curves, never on these stars; stars whose windows were used in
-training (a real-data source in the run's config) are refused.
+the same scorer. The model runs with ``flaredetect-predict``'s settings
+(``conf/predict.yaml``: event threshold, minimum length, significance gate), never tuned on
+these stars; ``--calibration-stars N`` chooses the event settings on N synthetic light
+curves instead, ``--no-candidates`` scores the network alone. A star whose windows a run trained or
+validated on (a real-data source in the run's config) is never scored by that run: give
+several runs (leave-one-star-out folds, ``conf/experiment/real_finetune.yaml``) and each
+star is scored by the first run that never saw it.
 
-    python scripts/benchmark_real.py --ckpt outputs/train/<run> [--heads cadence window] [--json out.json]
+    python scripts/benchmark_real.py --ckpt outputs/train/<run> [<run> ...] [--heads cadence window] [--json out.json]
 """
 from __future__ import annotations
 
@@ -24,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from flaredetect.catalogs import read_guenther2020
-from flaredetect.inference import EventParams, Predictor, load_net, window_geometry
+from flaredetect.inference import EventParams, Predictor, SignificanceGate, load_net, window_geometry
 from flaredetect.inference.calibrate import calibrate_events
 from flaredetect.inference.metrics import AMPLITUDE_BINS, score_light_curve_predictions, summarise
 from flaredetect.sources import read_light_curve
@@ -47,19 +52,25 @@ def light_curve_sets(data: Path) -> dict[str, list[Path]]:
 
 
 def trained_tics(cfg) -> set[int]:
-    """TICs of real stars whose windows a run trained on (synthetic sources have none)."""
+    """TICs of real stars whose windows a run trained or selected its checkpoint on (its
+    train and val splits; held-out stars and synthetic sources have none)."""
     import h5py
+    from hydra.utils import instantiate
 
     tics: set[int] = set()
-    for name, source in (cfg.data.get("sources") or {}).items():
-        if source is None or "SyntheticWindows" in str(source.get("_target_", "")):
+    for name, source_cfg in (cfg.data.get("sources") or {}).items():
+        if source_cfg is None or "SyntheticWindows" in str(source_cfg.get("_target_", "")):
             continue
-        path = source.get("path")
+        source = instantiate(source_cfg)
+        path = getattr(source, "path", None)
         if not path or not Path(path).is_file():
             raise SystemExit(f"data.sources.{name}: real training windows at {path!r} cannot be checked for "
                              "overlap with the benchmark stars; refusing to score (use leave-one-star-out)")
         with h5py.File(path, "r") as f:
-            tics |= {int(t) for t in np.unique(f["tic"][...])}
+            split, tic = f["split"][...], f["tic"][...]
+        for split_name, rows in source.split_rows(split, tic).items():
+            if split_name != "test":
+                tics |= {int(t) for t in np.unique(tic[rows])}
     return tics
 
 
@@ -84,21 +95,25 @@ def fmt(x) -> str:
     return "  nan" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:5.2f}"
 
 
-def run_detector(label: str, predictor: Predictor, sets: dict, catalog, skip_tics: set[int],
-                 window_score_fn=None) -> dict:
-    print(f"\n=== {label}  (event threshold {predictor.events.threshold}, min {predictor.events.min_cadences} "
-          f"cadences, min_snr {predictor.events.min_snr}, merge gap {predictor.events.merge_gap_cadences})")
+def run_detector(label: str, folds: list, sets: dict, catalog, window_score_fn=None) -> dict:
+    """Score every light curve with the first fold that never trained on its star.
+
+    ``folds``: ``(name, get_predictor, skip_tics)``; ``get_predictor()`` builds (and
+    calibrates) the fold's predictor on first use."""
     header = (f"{'light curve':28s} {'flares':>6s} {'events':>6s} | {'wP':>5s} {'wR':>5s} {'wF1':>5s} {'AUROC':>5s} "
-              f"{'AP':>5s} | {'eP':>5s} {'eR':>5s} {'eF1':>5s} | {'wall s':>6s}")
+              f"{'AP':>5s} | {'eP':>5s} {'eR':>5s} {'eF1':>5s} | {'wall s':>6s}" + ("  fold" if len(folds) > 1 else ""))
+    print(f"\n=== {label}")
     result = {}
     for set_name, files in sets.items():
         print(f"-- {set_name}\n{header}")
         parts, rows = [], []
         for path in files:
             lc = read_light_curve(path)
-            if lc.tic in skip_tics:
-                print(f"{path.name[:28]:28s} skipped: its windows were used in training")
+            fold = next((f for f in folds if lc.tic not in f[2]), None)
+            if fold is None:
+                print(f"{path.name[:28]:28s} skipped: every run trained on its windows")
                 continue
+            predictor = fold[1]()
             flares = catalog.for_star(lc.tic, lc.time_btjd.min(), lc.time_btjd.max(), by="peak")
             started = time.perf_counter()
             prob, events = predictor.predict(lc)
@@ -112,8 +127,8 @@ def run_detector(label: str, predictor: Predictor, sets: dict, catalog, skip_tic
             name = f"TIC {lc.tic} s{lc.sector}"
             print(f"{name:28s} {e['n_flares']:6d} {e['n_events']:6d} | {fmt(w['precision'])} {fmt(w['recall'])} "
                   f"{fmt(w['f1'])} {fmt(w['auroc'])} {fmt(w['ap'])} | {fmt(e['precision'])} {fmt(e['recall'])} "
-                  f"{fmt(e['f1'])} | {wall:6.2f}")
-            rows.append({"tic": lc.tic, "sector": lc.sector, "wall_s": wall, **s})
+                  f"{fmt(e['f1'])} | {wall:6.2f}" + (f"  {fold[0]}" if len(folds) > 1 else ""))
+            rows.append({"tic": lc.tic, "sector": lc.sector, "wall_s": wall, "fold": fold[0], **s})
         if not parts:
             continue
         pooled = summarise(parts)
@@ -127,17 +142,45 @@ def run_detector(label: str, predictor: Predictor, sets: dict, catalog, skip_tic
     return result
 
 
+def lazy_predictor(net, geometry: dict, head: str, base_events: EventParams, args):
+    """A fold's predictor, its event settings chosen on synthetic light curves on first use."""
+    cache = []
+
+    def get() -> Predictor:
+        if cache:
+            return cache[0]
+        predictor = Predictor(net=net, length=geometry["length"], stride=args.stride, head=head,
+                              max_gap_cadences=geometry["max_gap_cadences"], events=base_events,
+                              gate=args.gate)
+        if args.calibration_stars > 0:
+            t0 = time.perf_counter()
+            params, grid = calibrate_events(predictor, n_stars=args.calibration_stars)
+            best = max(grid, key=lambda g: (g["f1"], g["threshold"]))
+            print(f"[{head} head] event settings chosen on {args.calibration_stars} synthetic light curves "
+                  f"({time.perf_counter() - t0:.0f} s): threshold {params.threshold}, min_cadences "
+                  f"{params.min_cadences}, min_snr {params.min_snr} -> synthetic event P/R/F1 "
+                  f"{best['precision']:.2f}/{best['recall']:.2f}/{best['f1']:.2f}")
+            predictor = replace(predictor, events=params)
+        cache.append(predictor)
+        return predictor
+    return get
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ckpt", help="training run dir or .ckpt (omit to run only the threshold detector)")
+    parser.add_argument("--ckpt", nargs="+", help="training run dirs or .ckpt files, e.g. leave-one-star-out "
+                        "folds: each star is scored by the first run that never trained on it "
+                        "(omit to run only the threshold detector)")
     parser.add_argument("--data", type=Path, default=default_data_dir())
     parser.add_argument("--heads", nargs="+", default=["cadence", "window"], choices=["cadence", "window"])
     parser.add_argument("--stride", type=int, default=None)
-    parser.add_argument("--calibration-stars", type=int, default=40,
-                        help="synthetic light curves for choosing event settings (0: use --threshold)")
-    parser.add_argument("--threshold", type=float, default=0.5)
-    parser.add_argument("--min-cadences", type=int, default=2)
-    parser.add_argument("--merge-gap", type=int, default=3)
+    parser.add_argument("--calibration-stars", type=int, default=0,
+                        help="choose event settings on this many synthetic light curves (default 0: "
+                             "flaredetect-predict's settings, conf/predict.yaml events/candidates)")
+    parser.add_argument("--threshold", type=float, default=None, help="override events.threshold")
+    parser.add_argument("--min-cadences", type=int, default=None, help="override events.min_cadences")
+    parser.add_argument("--no-candidates", action="store_true",
+                        help="the network alone, without predict's significance gate (conf/predict.yaml candidates)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write all numbers here")
     args = parser.parse_args(argv)
@@ -150,32 +193,29 @@ def main(argv=None) -> int:
     catalog = read_guenther2020(catalog_path)
     sets = light_curve_sets(args.data)
     report: dict = {}
-    base_events = EventParams(threshold=args.threshold, min_cadences=args.min_cadences,
-                              merge_gap_cadences=args.merge_gap)
-    if args.ckpt:
-        net, cfg = load_net(args.ckpt)
-        skip = trained_tics(cfg)
-        geometry = window_geometry(cfg)
-        for head in args.heads:
-            if head == "cadence" and getattr(net, "cadence_head", None) is None:
-                print(f"\n(skipping head=cadence: {args.ckpt} has no cadence head)")
-                continue
-            predictor = Predictor(net=net, length=geometry["length"], stride=args.stride, head=head,
-                                  max_gap_cadences=geometry["max_gap_cadences"], events=base_events)
-            if args.calibration_stars > 0:
-                t0 = time.perf_counter()
-                params, grid = calibrate_events(predictor, n_stars=args.calibration_stars)
-                best = max(grid, key=lambda g: (g["f1"], g["threshold"]))
-                print(f"\n[{head} head] event settings chosen on {args.calibration_stars} synthetic light curves "
-                      f"({time.perf_counter() - t0:.0f} s): threshold {params.threshold}, min_cadences "
-                      f"{params.min_cadences}, min_snr {params.min_snr} -> synthetic event P/R/F1 {best['precision']:.2f}/"
-                      f"{best['recall']:.2f}/{best['f1']:.2f}")
-                predictor = replace(predictor, events=params)
-            report[f"model ({head} head)"] = run_detector(f"model, {head} head", predictor, sets, catalog, skip)
+    predict_cfg = OmegaConf.load(REPO / "conf" / "predict.yaml")
+    base_events = EventParams(**OmegaConf.to_container(predict_cfg.events))
+    base_events = replace(base_events, **{k: v for k, v in (("threshold", args.threshold),
+                                                             ("min_cadences", args.min_cadences)) if v is not None})
+    args.gate = None if args.no_candidates or not predict_cfg.get("candidates") else SignificanceGate(**predict_cfg.candidates)
+    print(f"event settings: {base_events}\nsignificance gate: {args.gate or 'none (the network alone)'}")
+    runs = []
+    for ckpt in args.ckpt or []:
+        net, cfg = load_net(ckpt)
+        runs.append((ckpt, net, window_geometry(cfg), trained_tics(cfg)))
+    for head in args.heads:
+        if head == "cadence" and any(getattr(net, "cadence_head", None) is None for _, net, _, _ in runs):
+            print(f"\n(skipping head=cadence: a run has no cadence head)")
+            continue
+        folds = [(Path(ckpt).name, lazy_predictor(net, geometry, head, base_events, args), skip)
+                 for ckpt, net, geometry, skip in runs]
+        if folds:
+            gate = "the network alone" if args.gate is None else "vetting significance candidates"
+            report[f"model ({head} head)"] = run_detector(f"model, {head} head, {gate}", folds, sets, catalog)
     baseline = Predictor(scorer=threshold_scorer, events=replace(base_events, threshold=0.5, min_cadences=1))
     report["threshold 3-sigma"] = run_detector("3-sigma threshold detector (flags as probabilities; AUROC/AP from "
-                                               "its continuous window score)", baseline, sets, catalog, set(),
-                                               window_score_fn=threshold_window_score_fn)
+                                               "its continuous window score)", [("threshold", lambda: baseline, set())],
+                                               sets, catalog, window_score_fn=threshold_window_score_fn)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1, default=float))

@@ -187,6 +187,8 @@ def test_predict_entry_point_with_a_model(tmp_path):
                     "paths": {"output_dir": str(tmp_path / "out")}, "luminosity_erg_s": 1e31,
                     "events": {"threshold": 0.01}})
     del cfg["defaults"]
+    gated_cfg = cfg.copy()
+    cfg.candidates = None  # the network alone: an untrained net on a flare-free star still fires
     summary = predict(cfg)
     assert len(summary["ok"]) == 1 and len(summary["failed"]) == 4
     out = tmp_path / "out"
@@ -204,6 +206,11 @@ def test_predict_entry_point_with_a_model(tmp_path):
     from flaredetect.sources import read_light_curve
     lc = read_light_curve(tmp_path / "in" / "tic000000005_s02.npy")
     np.testing.assert_allclose(prob, score_light_curve(net, lc, 100), atol=1e-6)
+    # predict's default vets significance candidates: the same probabilities, zero elsewhere
+    from flaredetect.inference import SignificanceGate
+    from flaredetect.predict import build_predictor
+    gated = build_predictor(gated_cfg).probabilities(lc)
+    np.testing.assert_allclose(gated, SignificanceGate(**gated_cfg.candidates).apply(lc, prob), atol=1e-6)
 
 
 def test_window_head_prediction_and_missing_cadence_head(tmp_path):

@@ -88,8 +88,13 @@ class FlareDataModule(L.LightningDataModule):
                     f"cannot be mixed with length {self.length} (context {self.context})")
             with h5py.File(path, "r") as f:
                 split = f["split"][...]
-            for split_name in source.splits:
-                rows = np.flatnonzero(split == SPLIT_CODES[split_name])
+                tic = f["tic"][...] if hasattr(source, "split_rows") else None
+            try:
+                per_split = (source.split_rows(split, tic) if tic is not None else
+                             {s: np.flatnonzero(split == SPLIT_CODES[s]) for s in source.splits})
+            except ValueError as err:
+                raise ValueError(f"data.sources.{name}: {err}") from None
+            for split_name, rows in per_split.items():
                 if len(rows):
                     parts[split_name].append(WindowDataset(path, rows, in_memory=self.in_memory))
                     self.index[split_name].append((name, Path(path), rows))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flaredetect.data.flare_model import equivalent_duration_s, flare_flux
-from flaredetect.data.lightcurve import CADENCE_DAYS, SECONDS_PER_DAY, LightCurve, robust_noise_sigma, runs
+from flaredetect.data.lightcurve import CADENCE_DAYS, SECONDS_PER_DAY, LightCurve, robust_noise_sigma, runs, segments
 
 EVENT_COLUMNS = ("start_time_btjd", "peak_time_btjd", "stop_time_btjd", "amplitude", "duration_min", "ed_s",
                  "energy_erg", "fit_amplitude", "fit_fwhm_min", "fit_ed_s", "prob_max", "n_cadences", "start_index", "peak_index", "stop_index")
@@ -55,7 +55,10 @@ class EventParams:
 
 def event_spans(time_btjd: np.ndarray, prob: np.ndarray, params: EventParams) -> list[tuple[int, int]]:
     """Merged, length-filtered ``[start, stop)`` cadence ranges of events."""
-    spans = runs(np.asarray(prob) >= params.threshold)
+    # Runs never cross a data gap longer than the merge gap: an event is one stretch of data.
+    above = np.asarray(prob) >= params.threshold
+    spans = [(s + a, s + b) for s, e in segments(np.asarray(time_btjd), params.merge_gap_cadences)
+             for a, b in runs(above[s:e])]
     merged: list[tuple[int, int]] = []
     cadence = _cadence_days(time_btjd)
     for a, b in spans:

@@ -18,6 +18,7 @@ import numpy as np
 from torch import nn
 
 from flaredetect.data.lightcurve import LightCurve
+from flaredetect.inference.candidates import SignificanceGate
 from flaredetect.inference.events import EventParams, extract_events
 from flaredetect.inference.scoring import score_light_curve
 
@@ -30,6 +31,8 @@ class Predictor:
 
     ``net`` maps features (B, L, 3) to the model's output dict; alternatively ``scorer``
     gives per-cadence probabilities directly (the threshold baseline, test oracles).
+    ``gate`` (a :class:`SignificanceGate`) keeps the probability only near significance
+    candidates; None: the network alone.
     """
 
     net: nn.Module | None = None
@@ -41,6 +44,7 @@ class Predictor:
     batch_size: int = 1024
     events: EventParams = field(default_factory=EventParams)
     scorer: Callable[[LightCurve], np.ndarray] | None = None
+    gate: SignificanceGate | None = None
 
     def __post_init__(self) -> None:
         if (self.net is None) == (self.scorer is None):
@@ -51,9 +55,10 @@ class Predictor:
             prob = np.asarray(self.scorer(lc), dtype=np.float32)
             if prob.shape != (len(lc),):
                 raise ValueError(f"scorer returned shape {prob.shape} for {len(lc)} cadences")
-            return prob
-        return score_light_curve(self.net, lc, self.length, self.stride, self.head, self.max_gap_cadences,
-                                 self.reduce, self.batch_size)
+        else:
+            prob = score_light_curve(self.net, lc, self.length, self.stride, self.head, self.max_gap_cadences,
+                                     self.reduce, self.batch_size)
+        return prob if self.gate is None else self.gate.apply(lc, prob)
 
     def predict(self, lc: LightCurve, luminosity_erg_s: float | None = None) -> tuple[np.ndarray, dict]:
         """``(per-cadence probability, events)`` of one light curve."""

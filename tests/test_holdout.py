@@ -1,0 +1,108 @@
+"""Leave-one-star-out folds: held-out stars only ever reach the test split, and the real-data
+benchmark never scores a star with a run that trained or validated on it."""
+import importlib.util
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from flaredetect.data.datamodule import FlareDataModule
+from flaredetect.data.splits import SPLIT_CODES
+from flaredetect.data.synthetic_windows import SyntheticWindows
+from flaredetect.data.window_sources import WindowFileSource
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def window_file(tmp_path_factory):
+    path = SyntheticWindows(n_stars=10, seed=3, cache_dir=tmp_path_factory.mktemp("syn")).prepare()
+    with h5py.File(path, "r") as f:
+        return path, f["tic"][...], f["split"][...]
+
+
+def _tics(dm, split):
+    return {int(t) for _, path, rows in dm.index.get(split, []) for t in h5py.File(path, "r")["tic"][...][rows]}
+
+
+def test_held_out_star_moves_to_test_only(window_file):
+    path, tic, split = window_file
+    held = int(tic[split == SPLIT_CODES["train"]][0])
+    dm = FlareDataModule(sources={"real": WindowFileSource(path, holdout_tics=[held])}, batch_size=8)
+    dm.setup()
+    assert held not in _tics(dm, "train") | _tics(dm, "val")
+    assert held in _tics(dm, "test")
+    sizes = {s: sum(len(rows) for _, _, rows in dm.index[s]) for s in dm.index}
+    assert sum(sizes.values()) == len(tic)  # nothing lost, nothing duplicated
+    assert sizes["test"] == int(((split == SPLIT_CODES["test"]) | (tic == held)).sum())
+    # without the holdout the star trains
+    plain = FlareDataModule(sources={"real": WindowFileSource(path)}, batch_size=8)
+    plain.setup()
+    assert held in _tics(plain, "train")
+
+
+def test_unknown_or_malformed_holdout_names_the_key(window_file):
+    path, _, _ = window_file
+    dm = FlareDataModule(sources={"real": WindowFileSource(path, holdout_tics=[123])}, batch_size=8)
+    with pytest.raises(ValueError, match=r"data.sources.real: holdout_tics \[123\] have no windows"):
+        dm.setup()
+    with pytest.raises(ValueError, match="holdout_tics"):
+        WindowFileSource(path, holdout_tics=["TIC x"])
+
+
+def _benchmark_real():
+    spec = importlib.util.spec_from_file_location("benchmark_real", REPO / "scripts" / "benchmark_real.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_refuses_stars_a_run_saw_and_picks_the_fold_that_did_not(window_file):
+    path, tic, split = window_file
+    bench = _benchmark_real()
+    train_star = int(tic[split == SPLIT_CODES["train"]][0])
+    val_star = int(tic[split == SPLIT_CODES["val"]][0])
+    test_star = int(tic[split == SPLIT_CODES["test"]][0])
+
+    def cfg(holdout):
+        return OmegaConf.create({"data": {"sources": {
+            "tess": {"_target_": "flaredetect.data.window_sources.WindowFileSource", "path": str(path),
+                     "holdout_tics": holdout},
+            "synthetic": {"_target_": "flaredetect.data.synthetic_windows.SyntheticWindows"}}}})
+
+    seen = bench.trained_tics(cfg(None))
+    assert {train_star, val_star} <= seen and test_star not in seen
+    fold_seen = bench.trained_tics(cfg([train_star]))
+    assert train_star not in fold_seen and val_star in fold_seen
+    missing = OmegaConf.create({"data": {"sources": {"tess": {
+        "_target_": "flaredetect.data.window_sources.WindowFileSource", "path": "/nonexistent/windows.h5"}}}})
+    with pytest.raises(SystemExit, match="refusing to score"):
+        bench.trained_tics(missing)
+
+
+def test_each_light_curve_is_scored_by_a_fold_that_never_saw_it(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from flaredetect.data.synthetic import generate_light_curve
+    from flaredetect.inference import EventParams, Predictor
+
+    bench = _benchmark_real()
+    files = []
+    for tic in (11, 22, 33):
+        lc = generate_light_curve(tic, tic=tic, sector=2)
+        files.append(tmp_path / f"tic{tic:09d}_s02.npy")
+        np.save(files[-1], np.stack([lc.time_btjd, 1.0 + lc.flux_rel, lc.flux_err]))
+    empty = SimpleNamespace(peak_time_btjd=np.zeros(0), amplitude=np.zeros(0))
+    catalog = SimpleNamespace(for_star=lambda *a, **k: empty)
+    predictor = Predictor(scorer=bench.threshold_scorer, events=EventParams(threshold=0.5, min_cadences=1))
+    used = []
+
+    def fold(name, skip):
+        return name, lambda: used.append(name) or predictor, set(skip)
+
+    result = bench.run_detector("folds", [fold("A", {11, 33}), fold("B", {22, 33})], {"set": files}, catalog)
+    rows = {r["tic"]: r["fold"] for r in result["set"]["per_light_curve"]}
+    assert rows == {11: "B", 22: "A"}  # 33 was in every run's training data
+    assert "skipped: every run trained on its windows" in capsys.readouterr().out

@@ -2,7 +2,9 @@
 
 Runs the same prediction code as ``flaredetect-predict`` on
 ``<data>/tess/*.npy`` (sector 2) and the sector-1 SPOC files of ``<data>/fits/spoc``
-whose stars are in the Günther et al. 2020 catalog, and scores them against that
+whose stars are in the Günther et al. 2020 catalog (plus, separately, the development set:
+the custom-aperture light curves of other stars, on which predict's event and candidate
+settings were chosen), and scores them against that
 catalog two ways (see :mod:`flaredetect.inference.metrics`):
 (a) non-overlapping 100-cadence windows, (b) events (±3 cadences of a catalog peak).
 The 3-sigma threshold detector (:mod:`flaredetect.baselines.threshold`) goes through
@@ -47,8 +49,12 @@ def default_data_dir() -> Path:
 def light_curve_sets(data: Path) -> dict[str, list[Path]]:
     spoc = sorted(p for p in (data / "fits" / "spoc").glob("*-s0001-*_lc.fits")
                   if int(p.name.split("-")[2]) in GUENTHER_SECTOR1)
+    benchmark_tics = {int(p.name.split("-")[2]) for p in spoc} | {2760232, 2761472, 5640393}
+    dev = sorted(p for p in (data / "fits" / "custom_aperture").glob("*-s000[12]-*_lc.fits")
+                 if int(p.name.split("-")[2]) not in benchmark_tics)
     return {"sector 2 (tess/*.npy)": sorted((data / "tess").glob("tic*_s02.npy")),
-            "sector 1 (fits/spoc, Günther stars)": spoc}
+            "sector 1 (fits/spoc, Günther stars)": spoc,
+            "development set (fits/custom_aperture, other stars; chose predict's settings)": dev}
 
 
 def trained_tics(cfg) -> set[int]:

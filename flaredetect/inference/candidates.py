@@ -6,8 +6,8 @@ the running median. With a gate, the network *vets* those candidates: its per-ca
 probability is kept within ``pad_cadences`` of a candidate cadence (so an event still spans
 the flare's rise and decay) and set to 0 elsewhere. The network alone fires on real-noise
 structures and on faint flares no catalog would list; the 3-sigma rule alone takes cosmic
-rays, steps and noise runs for flares — together they are better than either (see
-``scripts/benchmark_real.py``).
+rays, steps and noise runs for flares; together they beat both on the benchmark stars (see
+``scripts/benchmark_real.py`` and the README's results).
 """
 from __future__ import annotations
 

@@ -106,3 +106,20 @@ def test_each_light_curve_is_scored_by_a_fold_that_never_saw_it(tmp_path, capsys
     rows = {r["tic"]: r["fold"] for r in result["set"]["per_light_curve"]}
     assert rows == {11: "B", 22: "A"}  # 33 was in every run's training data
     assert "skipped: every run trained on its windows" in capsys.readouterr().out
+
+
+def test_development_set_never_holds_a_benchmark_star(tmp_path):
+    bench = _benchmark_real()
+    for sub, names in {"tess": ["tic002760232_s02.npy"],
+                       "fits/spoc": ["tess2018206045859-s0001-0000000358108509-0120-s_lc.fits",
+                                     "tess2018206045859-s0001-0000000053842685-0120-s_lc.fits"],
+                       "fits/custom_aperture": ["tess2019082314135-s0001-0000000358108509-0000-s_lc.fits",
+                                                "tess2019090412090-s0002-0000000259901346-0000-s_lc.fits",
+                                                "tess2019090412090-s0003-0000000111111111-0000-s_lc.fits"]}.items():
+        (tmp_path / sub).mkdir(parents=True)
+        for name in names:
+            (tmp_path / sub / name).touch()
+    sets = bench.light_curve_sets(tmp_path)
+    spoc, dev = list(sets.values())[1:]
+    assert [p.name.split("-")[2] for p in spoc] == ["0000000358108509"]  # Günther sector-1 stars only
+    assert [p.name.split("-")[2] for p in dev] == ["0000000259901346"]  # no benchmark star, sectors 1-2

@@ -197,6 +197,7 @@ def test_predict_entry_point_with_a_model(tmp_path):
     assert {"start_time_btjd", "peak_time_btjd", "stop_time_btjd", "amplitude", "duration_min", "ed_s",
             "energy_erg"} <= set(table.colnames)
     assert len(table) >= 1 and str(table["ed_s"].unit) == "s"  # threshold 0.01: an untrained net fires
+    assert table.meta["threshold"] == 0.01 and table.meta["candidates"] is None  # how it was made
     np.testing.assert_allclose(table["energy_erg"].value, table["ed_s"].value * 1e31)
     prob = np.load(out / "tic000000005_s02_prob.npy")
     assert prob.shape == (2000,) and np.isfinite(prob).all() and (0 <= prob).all() and (prob <= 1).all()

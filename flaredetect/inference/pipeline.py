@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -174,7 +174,8 @@ def run_prediction(predictor: Predictor, inputs, out_dir: str | Path, *, luminos
                 aligned = np.full(n_input, np.nan, dtype=np.float32)
                 aligned[index] = prob
                 stem = stem_for(name, lc, multi=len(loaded) > 1 or parse_tic(name) is not None)
-                meta = {"input": name, "threshold": predictor.events.threshold, "head": predictor.head}
+                meta = {"input": name, "threshold": predictor.events.threshold, "head": predictor.head,
+                        "candidates": asdict(predictor.gate) if predictor.gate else None}
                 paths = write_outputs(out_dir, stem, lc, prob, events, predictor.events.threshold, aligned, meta,
                                       plot)
                 ok.append({"name": name, "tic": lc.tic, "sector": lc.sector, "n_cadences": len(lc),

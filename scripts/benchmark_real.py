@@ -35,7 +35,7 @@ from omegaconf import OmegaConf
 from flaredetect.catalogs import read_guenther2020
 from flaredetect.inference import EventParams, Predictor, SignificanceGate, load_net, window_geometry
 from flaredetect.inference.calibrate import calibrate_events
-from flaredetect.inference.metrics import AMPLITUDE_BINS, score_light_curve_predictions, summarise
+from flaredetect.inference.metrics import AMPLITUDE_BINS, bootstrap_f1, score_light_curve_predictions, summarise
 from flaredetect.sources import read_light_curve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,6 +144,10 @@ def run_detector(label: str, folds: list, sets: dict, catalog, window_score_fn=N
               f"{fmt(e['f1'])} | {np.mean([r['wall_s'] for r in rows]):6.2f} (mean)")
         bins = ", ".join(f"[{lo:g}, {hi:g}): {fmt(r)}" for (lo, hi), r in zip(AMPLITUDE_BINS, e["recall_by_amp"]))
         print(f"   event recall by catalog amplitude: {bins}")
+        ci = bootstrap_f1(parts)
+        print(f"   {ci['level']:.0%} bootstrap intervals: window F1 [{ci['window_f1'][0]:.2f}, {ci['window_f1'][1]:.2f}], "
+              f"event F1 [{ci['event_f1'][0]:.2f}, {ci['event_f1'][1]:.2f}]")
+        pooled["bootstrap"] = ci
         result[set_name] = {"per_light_curve": rows, "pooled": pooled}
     return result
 

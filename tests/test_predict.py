@@ -16,7 +16,8 @@ from flaredetect.data.lightcurve import CADENCE_DAYS, LightCurve, robust_noise_s
 from flaredetect.data.synthetic import generate_light_curve
 from flaredetect.inference import (EventParams, Predictor, extract_events, load_net, run_prediction,
                                    score_light_curve, window_starts)
-from flaredetect.inference.metrics import auroc, average_precision, match_events
+from flaredetect.inference.metrics import (auroc, average_precision, bootstrap_f1, match_events,
+                                           score_light_curve_predictions, summarise)
 from flaredetect.models.transformer import FlareTransformer
 
 TINY_MODEL = {"_target_": "flaredetect.models.transformer.FlareTransformer", "seq_len": 100, "input_dim": 3,
@@ -229,6 +230,32 @@ def test_metrics_match_definitions():
     assert average_precision([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.8333333)
     recovered, true_event = match_events([10.0], [10.01], [10.0 - 3 * CADENCE_DAYS, 10.0 - 5 * CADENCE_DAYS])
     assert recovered.tolist() == [True, False] and true_event.tolist() == [True]
+
+
+def test_bootstrap_intervals_bracket_the_f1_and_shrink_with_more_flares():
+    rng = np.random.default_rng(0)
+    time = 1354.0 + np.arange(2000) * CADENCE_DAYS
+    peaks = time[rng.choice(np.arange(50, 1950), 12, replace=False)]
+    prob = np.zeros(time.size)
+    starts, stops = [], []
+    for k, p in enumerate(np.sort(peaks)):
+        if k % 4:  # recover three flares in four
+            i = int(np.searchsorted(time, p))
+            prob[i - 2:i + 5] = 0.9
+            starts.append(time[i - 2]), stops.append(time[i + 4])
+    starts.append(time[7]), stops.append(time[9])  # one false event
+    prob[7:10] = 0.9
+    events = {"start_time_btjd": np.array(starts), "stop_time_btjd": np.array(stops)}
+    part = score_light_curve_predictions(time, prob, events, peaks, np.full(12, 0.02), 0.5)
+    point = summarise([part])
+    small = bootstrap_f1([part], n_resamples=500)
+    for key, value in (("window_f1", point["window"]["f1"]), ("event_f1", point["event"]["f1"])):
+        lo, hi = small[key]
+        assert lo < value < hi and hi - lo > 0.05
+    assert bootstrap_f1([part], n_resamples=500) == small  # seeded
+    large = bootstrap_f1([part] * 25, n_resamples=500)  # 25 times the flares, same rates
+    for key in ("window_f1", "event_f1"):
+        assert large[key][1] - large[key][0] < 0.5 * (small[key][1] - small[key][0])
 
 
 @pytest.mark.remote_data

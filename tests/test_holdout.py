@@ -52,6 +52,28 @@ def test_unknown_or_malformed_holdout_names_the_key(window_file):
         WindowFileSource(path, holdout_tics=["TIC x"])
 
 
+def test_star_grouped_folds_partition_the_stars_and_hold_each_out(window_file):
+    path, tic, split = window_file
+    stars = set(np.unique(tic).tolist())
+    held = []
+    for k in range(3):
+        source = WindowFileSource(path, folds=3, fold=k)
+        rows = source.split_rows(split, tic)
+        fold_stars = set(source.fold_tics(tic))
+        assert fold_stars and fold_stars == set(WindowFileSource(path, folds=3, fold=k).fold_tics(tic))  # fixed
+        assert not fold_stars & set(tic[np.concatenate([rows["train"], rows["val"]])].tolist())
+        assert fold_stars <= set(tic[rows["test"]].tolist())
+        assert sum(len(r) for r in rows.values()) == len(tic)
+        held.append(fold_stars)
+    assert set().union(*held) == stars and sum(map(len, held)) == len(stars)  # a partition
+    with pytest.raises(ValueError, match="folds=3 and fold=3"):
+        WindowFileSource(path, folds=3, fold=3)
+    with pytest.raises(ValueError, match="set both"):
+        WindowFileSource(path, folds=3)
+    with pytest.raises(ValueError, match="folds=50 but .* has only 10 stars"):
+        WindowFileSource(path, folds=50, fold=0).split_rows(split, tic)
+
+
 def _benchmark_real():
     spec = importlib.util.spec_from_file_location("benchmark_real", REPO / "scripts" / "benchmark_real.py")
     module = importlib.util.module_from_spec(spec)
@@ -72,6 +94,10 @@ def test_benchmark_refuses_stars_a_run_saw_and_picks_the_fold_that_did_not(windo
                      "holdout_tics": holdout},
             "synthetic": {"_target_": "flaredetect.data.synthetic_windows.SyntheticWindows"}}}})
 
+    fold_cfg = cfg(None)
+    fold_cfg.data.sources.tess.folds, fold_cfg.data.sources.tess.fold = 3, 1
+    fold_stars = set(WindowFileSource(path, folds=3, fold=1).fold_tics(tic))
+    assert not fold_stars & bench.trained_tics(fold_cfg)
     seen = bench.trained_tics(cfg(None))
     assert {train_star, val_star} <= seen and test_star not in seen
     fold_seen = bench.trained_tics(cfg([train_star]))

@@ -13,40 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from flaredetect.data.lightcurve import CADENCE_DAYS
+from flaredetect.evaluation.metrics import auroc, average_precision  # noqa: F401 (torchmetrics; re-exported)
 
 AMPLITUDE_BINS = ((0.0, 0.01), (0.01, 0.05), (0.05, np.inf))
-
-
-def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (Mann–Whitney, ties counted half); NaN with one class."""
-    y = np.asarray(labels, dtype=bool)
-    s = np.asarray(scores, dtype=np.float64)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s))
-    sorted_s = s[order]
-    # average ranks of ties
-    _, first, counts = np.unique(sorted_s, return_index=True, return_counts=True)
-    avg = first + (counts - 1) / 2.0 + 1
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Average precision (area under the step precision–recall curve, as scikit-learn)."""
-    y = np.asarray(labels, dtype=bool)
-    s = np.asarray(scores, dtype=np.float64)
-    if y.sum() == 0:
-        return float("nan")
-    order = np.argsort(-s, kind="mergesort")
-    y, s = y[order], s[order]
-    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last index of each distinct score
-    tp = np.cumsum(y)[last]
-    precision = tp / (last + 1)
-    recall = tp / y.sum()
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
 def prf(tp: int, fp: int, fn: int) -> dict[str, float]:

@@ -6,7 +6,8 @@ whose stars are in the Günther et al. 2020 catalog (plus, separately, the devel
 the custom-aperture light curves of other stars, on which predict's event and candidate
 settings were chosen), and scores them against that
 catalog two ways (see :mod:`flaredetect.inference.metrics`):
-(a) non-overlapping 100-cadence windows, (b) events (±3 cadences of a catalog peak).
+(a) non-overlapping 100-cadence windows, (b) events (±3 cadences of a catalog peak),
+each pooled F1 with a 95 % bootstrap interval (:func:`~flaredetect.inference.metrics.bootstrap_f1`).
 The 3-sigma threshold detector (:mod:`flaredetect.baselines.threshold`) goes through
 the same scorer. The model runs with ``flaredetect-predict``'s settings
 (``conf/predict.yaml``: event threshold, minimum length, significance gate), never tuned on

@@ -60,7 +60,9 @@ def test_transformer_trains_with_attention_dropout_and_is_deterministic():
     assert first[-1] < 0.5 * first[0]
 
 
-def test_fused_optimizer_clips_under_bf16_autocast():
+@pytest.mark.parametrize("accelerator", [
+    "cpu", pytest.param("gpu", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"))])
+def test_fused_optimizer_clips_under_bf16_autocast(accelerator):
     """Lightning refuses to clip fused optimizers under any mixed precision; bf16 has no loss
     scaler, so FlareDetector clips them itself."""
     torch.manual_seed(0)
@@ -76,12 +78,12 @@ def test_fused_optimizer_clips_under_bf16_autocast():
             seen.append(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in pl_module.parameters()
                                                               if p.grad is not None])).item())
 
-    trainer = L.Trainer(accelerator="cpu", precision="bf16-mixed", gradient_clip_val=1e-3, max_steps=2,
+    trainer = L.Trainer(accelerator=accelerator, devices=1, precision="bf16-mixed", gradient_clip_val=1e-3, max_steps=2,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, callbacks=[Norms()])
     trainer.fit(module, loader)
     assert len(seen) == 2
-    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    assert any(not torch.equal(a, b.cpu()) for a, b in zip(before, net.parameters()))
     # clipping happens after on_before_optimizer_step: check it by hand on one more batch
     module.configure_gradient_clipping(module.optimizers().optimizer, 1e-3, "norm")
     norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in net.parameters() if p.grad is not None]))

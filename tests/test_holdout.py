@@ -52,6 +52,21 @@ def test_unknown_or_malformed_holdout_names_the_key(window_file):
         WindowFileSource(path, holdout_tics=["TIC x"])
 
 
+def test_holding_out_every_val_star_says_which_key_emptied_the_split(window_file, tmp_path):
+    path, tic, split = window_file
+    val_stars = sorted(set(tic[split == SPLIT_CODES["val"]].tolist()))
+    dm = FlareDataModule(sources={"real": WindowFileSource(path, holdout_tics=val_stars)}, batch_size=8)
+    with pytest.raises(ValueError, match=rf"no windows for the val split .*data.sources.real: "
+                                         rf"holdout_tics=\[{val_stars[0]}.*\] takes all {len(val_stars)} star"):
+        dm.setup()
+    # with val windows from another source it is a valid setup
+    val_file = SyntheticWindows(n_stars=10, seed=4, cache_dir=tmp_path).prepare()
+    other = FlareDataModule(sources={"real": WindowFileSource(path, holdout_tics=val_stars),
+                                     "more": WindowFileSource(val_file, splits=["val"])}, batch_size=8)
+    other.setup()
+    assert other.datasets["val"]
+
+
 def test_star_grouped_folds_partition_the_stars_and_hold_each_out(window_file):
     path, tic, split = window_file
     stars = set(np.unique(tic).tolist())

@@ -76,6 +76,7 @@ class FlareDataModule(L.LightningDataModule):
         if self.datasets:
             return
         parts: dict[str, list] = {s: [] for s in SPLITS}
+        emptied: dict[str, list[str]] = {s: [] for s in SPLITS}  # why a split may end up empty
         self.index = {s: [] for s in SPLITS}
         for name, source in self.sources.items():
             path = source.prepare()
@@ -98,9 +99,15 @@ class FlareDataModule(L.LightningDataModule):
                 if len(rows):
                     parts[split_name].append(WindowDataset(path, rows, in_memory=self.in_memory))
                     self.index[split_name].append((name, Path(path), rows))
+                elif (split == SPLIT_CODES[split_name]).any():  # only held-out stars empty a split
+                    n_stars = len(np.unique(tic[split == SPLIT_CODES[split_name]]))
+                    emptied[split_name].append(
+                        f"data.sources.{name}: {source.held_out_description()} takes all {n_stars} star(s) of "
+                        f"its file's {split_name} split (hold out fewer stars, or prepare more {split_name} stars)")
         for split_name in ("train", "val"):
             if not parts[split_name]:
-                raise ValueError(f"no windows for the {split_name} split in data.sources {list(self.sources)}")
+                raise ValueError(f"no windows for the {split_name} split in data.sources {list(self.sources)}"
+                                 + "".join(f"; {why}" for why in emptied[split_name]))
         self.datasets = {s: ConcatDataset(p) for s, p in parts.items() if p}
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:

@@ -69,6 +69,13 @@ class WindowFileSource:
             rows[name] = np.flatnonzero(own | held if name == "test" else own)
         return rows
 
+    def held_out_description(self) -> str:
+        """What this source holds out, in config keys (for error messages)."""
+        parts = [f"holdout_tics={list(self.holdout_tics)}"] if self.holdout_tics else []
+        if self.folds is not None:
+            parts.append(f"fold={self.fold} of folds={self.folds}")
+        return " and ".join(parts)
+
     def prepare(self) -> Path:
         check_window_file(self.path)
         return self.path

@@ -7,9 +7,10 @@ the custom-aperture light curves of other stars, on which predict's event and ca
 settings were chosen), and scores them against that
 catalog two ways (see :mod:`flaredetect.inference.metrics`):
 (a) non-overlapping 100-cadence windows, (b) events (±3 cadences of a catalog peak),
-each pooled F1 with a 95 % bootstrap interval (:func:`~flaredetect.inference.metrics.bootstrap_f1`).
+each pooled F1 with a 95 % block-bootstrap interval (:func:`~flaredetect.inference.metrics.bootstrap_f1`).
 The 3-sigma threshold detector (:mod:`flaredetect.baselines.threshold`) goes through
-the same scorer. The model runs with ``flaredetect-predict``'s settings
+the same scorer, and the model's F1 minus the detector's on the same light curves is printed
+with a paired interval (:func:`~flaredetect.inference.metrics.bootstrap_f1_difference`). The model runs with ``flaredetect-predict``'s settings
 (``conf/predict.yaml``: event threshold, minimum length, significance gate), never tuned on
 these stars; ``--calibration-stars N`` chooses the event settings on N synthetic light
 curves instead, ``--no-candidates`` scores the network alone. A star whose windows a run trained or
@@ -36,7 +37,8 @@ from omegaconf import OmegaConf
 from flaredetect.catalogs import read_guenther2020
 from flaredetect.inference import EventParams, Predictor, SignificanceGate, load_net, window_geometry
 from flaredetect.inference.calibrate import calibrate_events
-from flaredetect.inference.metrics import AMPLITUDE_BINS, bootstrap_f1, score_light_curve_predictions, summarise
+from flaredetect.inference.metrics import (AMPLITUDE_BINS, bootstrap_f1, bootstrap_f1_difference,
+                                          score_light_curve_predictions, summarise)
 from flaredetect.sources import read_light_curve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,18 +104,20 @@ def fmt(x) -> str:
     return "  nan" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:5.2f}"
 
 
-def run_detector(label: str, folds: list, sets: dict, catalog, window_score_fn=None) -> dict:
+def run_detector(label: str, folds: list, sets: dict, catalog, window_score_fn=None) -> tuple[dict, dict]:
     """Score every light curve with the first fold that never trained on its star.
 
     ``folds``: ``(name, get_predictor, skip_tics)``; ``get_predictor()`` builds (and
-    calibrates) the fold's predictor on first use."""
+    calibrates) the fold's predictor on first use. Returns the printed numbers and, per set,
+    the scored parts by light curve (for :func:`compare`)."""
     header = (f"{'light curve':28s} {'flares':>6s} {'events':>6s} | {'wP':>5s} {'wR':>5s} {'wF1':>5s} {'AUROC':>5s} "
               f"{'AP':>5s} | {'eP':>5s} {'eR':>5s} {'eF1':>5s} | {'wall s':>6s}" + ("  fold" if len(folds) > 1 else ""))
     print(f"\n=== {label}")
-    result = {}
+    result, scored = {}, {}
     for set_name, files in sets.items():
         print(f"-- {set_name}\n{header}")
         parts, rows = [], []
+        scored[set_name] = {}
         for path in files:
             lc = read_light_curve(path)
             fold = next((f for f in folds if lc.tic not in f[2]), None)
@@ -132,6 +136,7 @@ def run_detector(label: str, folds: list, sets: dict, catalog, window_score_fn=N
             s = summarise([part])
             w, e = s["window"], s["event"]
             name = f"TIC {lc.tic} s{lc.sector}"
+            scored[set_name][name] = part
             print(f"{name:28s} {e['n_flares']:6d} {e['n_events']:6d} | {fmt(w['precision'])} {fmt(w['recall'])} "
                   f"{fmt(w['f1'])} {fmt(w['auroc'])} {fmt(w['ap'])} | {fmt(e['precision'])} {fmt(e['recall'])} "
                   f"{fmt(e['f1'])} | {wall:6.2f}" + (f"  {fold[0]}" if len(folds) > 1 else ""))
@@ -150,6 +155,23 @@ def run_detector(label: str, folds: list, sets: dict, catalog, window_score_fn=N
               f"event F1 [{ci['event_f1'][0]:.2f}, {ci['event_f1'][1]:.2f}]")
         pooled["bootstrap"] = ci
         result[set_name] = {"per_light_curve": rows, "pooled": pooled}
+    return result, scored
+
+
+def compare(label: str, scored_a: dict, scored_b: dict) -> dict:
+    """Pooled F1 of A minus B per set, on the light curves both scored, with paired
+    block-bootstrap intervals (:func:`~flaredetect.inference.metrics.bootstrap_f1_difference`)."""
+    print(f"\n=== {label}: pooled F1 difference on the same light curves, paired 95% block bootstrap")
+    result = {}
+    for set_name, parts_a in scored_a.items():
+        names = [n for n in parts_a if n in scored_b.get(set_name, {})]
+        if not names:
+            continue
+        d = bootstrap_f1_difference([parts_a[n] for n in names], [scored_b[set_name][n] for n in names])
+        print(f"-- {set_name} ({len(names)} light curves): window F1 {d['window_f1']:+.3f} "
+              f"[{d['window_f1_interval'][0]:+.3f}, {d['window_f1_interval'][1]:+.3f}], "
+              f"event F1 {d['event_f1']:+.3f} [{d['event_f1_interval'][0]:+.3f}, {d['event_f1_interval'][1]:+.3f}]")
+        result[set_name] = {"light_curves": names, **d}
     return result
 
 
@@ -210,7 +232,7 @@ def main(argv=None) -> int:
                                                              ("min_cadences", args.min_cadences)) if v is not None})
     args.gate = None if args.no_candidates or not predict_cfg.get("candidates") else SignificanceGate(**predict_cfg.candidates)
     print(f"event settings: {base_events}\nsignificance gate: {args.gate or 'none (the network alone)'}")
-    runs = []
+    runs, scored = [], {}
     for ckpt in args.ckpt or []:
         net, cfg = load_net(ckpt)
         runs.append((ckpt, net, window_geometry(cfg), trained_tics(cfg)))
@@ -222,11 +244,15 @@ def main(argv=None) -> int:
                  for ckpt, net, geometry, skip in runs]
         if folds:
             gate = "the network alone" if args.gate is None else "vetting significance candidates"
-            report[f"model ({head} head)"] = run_detector(f"model, {head} head, {gate}", folds, sets, catalog)
+            report[f"model ({head} head)"], scored[head] = run_detector(f"model, {head} head, {gate}", folds, sets,
+                                                                        catalog)
     baseline = Predictor(scorer=threshold_scorer, events=replace(base_events, threshold=0.5, min_cadences=1))
-    report["threshold 3-sigma"] = run_detector("3-sigma threshold detector (flags as probabilities; AUROC/AP from "
-                                               "its continuous window score)", [("threshold", lambda: baseline, set())],
-                                               sets, catalog, window_score_fn=threshold_window_score_fn)
+    report["threshold 3-sigma"], scored_threshold = run_detector(
+        "3-sigma threshold detector (flags as probabilities; AUROC/AP from its continuous window score)",
+        [("threshold", lambda: baseline, set())], sets, catalog, window_score_fn=threshold_window_score_fn)
+    for head, parts in scored.items():
+        report[f"model ({head} head) - threshold 3-sigma"] = compare(f"model ({head} head) - 3-sigma detector",
+                                                                     parts, scored_threshold)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1, default=float))

@@ -143,7 +143,7 @@ def test_each_light_curve_is_scored_by_a_fold_that_never_saw_it(tmp_path, capsys
     def fold(name, skip):
         return name, lambda: used.append(name) or predictor, set(skip)
 
-    result = bench.run_detector("folds", [fold("A", {11, 33}), fold("B", {22, 33})], {"set": files}, catalog)
+    result, _ = bench.run_detector("folds", [fold("A", {11, 33}), fold("B", {22, 33})], {"set": files}, catalog)
     rows = {r["tic"]: r["fold"] for r in result["set"]["per_light_curve"]}
     assert rows == {11: "B", 22: "A"}  # 33 was in every run's training data
     assert "skipped: every run trained on its windows" in capsys.readouterr().out

@@ -16,8 +16,8 @@ from flaredetect.data.lightcurve import CADENCE_DAYS, LightCurve, robust_noise_s
 from flaredetect.data.synthetic import generate_light_curve
 from flaredetect.inference import (EventParams, Predictor, extract_events, load_net, run_prediction,
                                    score_light_curve, window_starts)
-from flaredetect.inference.metrics import (auroc, average_precision, bootstrap_f1, match_events,
-                                           score_light_curve_predictions, summarise)
+from flaredetect.inference.metrics import (auroc, average_precision, bootstrap_f1, bootstrap_f1_difference,
+                                           match_events, score_light_curve_predictions, summarise)
 from flaredetect.models.transformer import FlareTransformer
 
 TINY_MODEL = {"_target_": "flaredetect.models.transformer.FlareTransformer", "seq_len": 100, "input_dim": 3,
@@ -232,21 +232,29 @@ def test_metrics_match_definitions():
     assert recovered.tolist() == [True, False] and true_event.tolist() == [True]
 
 
-def test_bootstrap_intervals_bracket_the_f1_and_shrink_with_more_flares():
-    rng = np.random.default_rng(0)
-    time = 1354.0 + np.arange(2000) * CADENCE_DAYS
-    peaks = time[rng.choice(np.arange(50, 1950), 12, replace=False)]
+def _scored_sector(n_flares: int = 30, false_events: int = 1, seed: int = 0) -> dict:
+    """A sector-long light curve (27.8 d) with catalog flares, three in four recovered by
+    events, plus false events on random days, scored as the benchmark does."""
+    rng = np.random.default_rng(seed)
+    time = 1354.0 + np.arange(20000) * CADENCE_DAYS
+    peak_index = np.sort(rng.choice(np.arange(50, 19950, 100), n_flares, replace=False)) + 20
     prob = np.zeros(time.size)
     starts, stops = [], []
-    for k, p in enumerate(np.sort(peaks)):
-        if k % 4:  # recover three flares in four
-            i = int(np.searchsorted(time, p))
+    for k, i in enumerate(peak_index):
+        if k % 4:
             prob[i - 2:i + 5] = 0.9
             starts.append(time[i - 2]), stops.append(time[i + 4])
-    starts.append(time[7]), stops.append(time[9])  # one false event
-    prob[7:10] = 0.9
-    events = {"start_time_btjd": np.array(starts), "stop_time_btjd": np.array(stops)}
-    part = score_light_curve_predictions(time, prob, events, peaks, np.full(12, 0.02), 0.5)
+    free = np.setdiff1d(np.arange(50, 19950, 100), peak_index - 20)
+    for i in np.sort(rng.choice(free, false_events, replace=False)) + 60:
+        prob[i:i + 3] = 0.9
+        starts.append(time[i]), stops.append(time[i + 2])
+    order = np.argsort(starts)
+    events = {"start_time_btjd": np.array(starts)[order], "stop_time_btjd": np.array(stops)[order]}
+    return score_light_curve_predictions(time, prob, events, time[peak_index], np.full(n_flares, 0.02), 0.5)
+
+
+def test_bootstrap_intervals_bracket_the_f1_and_shrink_with_more_flares():
+    part = _scored_sector(n_flares=12)
     point = summarise([part])
     small = bootstrap_f1([part], n_resamples=500)
     for key, value in (("window_f1", point["window"]["f1"]), ("event_f1", point["event"]["f1"])):
@@ -256,6 +264,24 @@ def test_bootstrap_intervals_bracket_the_f1_and_shrink_with_more_flares():
     large = bootstrap_f1([part] * 25, n_resamples=500)  # 25 times the flares, same rates
     for key in ("window_f1", "event_f1"):
         assert large[key][1] - large[key][0] < 0.5 * (small[key][1] - small[key][0])
+    with pytest.raises(ValueError, match="block_days=0"):
+        bootstrap_f1([part], block_days=0)
+
+
+def test_paired_difference_resolves_what_separate_intervals_cannot():
+    clean = [_scored_sector(false_events=1, seed=s) for s in range(3)]
+    noisy = [_scored_sector(false_events=7, seed=s) for s in range(3)]  # the same, plus 6 false events each
+    same = bootstrap_f1_difference(clean, clean, n_resamples=500)
+    assert same["event_f1"] == same["window_f1"] == 0 and same["event_f1_interval"] == (0, 0)
+    diff = bootstrap_f1_difference(clean, noisy, n_resamples=500)
+    assert diff["event_f1"] == pytest.approx(summarise(clean)["event"]["f1"] - summarise(noisy)["event"]["f1"])
+    assert 0 < diff["event_f1_interval"][0] < diff["event_f1"] < diff["event_f1_interval"][1]
+    # separately, the two detectors' intervals overlap: unpaired, the difference is not resolved
+    assert bootstrap_f1(noisy, n_resamples=500)["event_f1"][1] > bootstrap_f1(clean, n_resamples=500)["event_f1"][0]
+    with pytest.raises(ValueError, match="not scored on the same windows"):
+        bootstrap_f1_difference(clean, [noisy[1], noisy[0], noisy[2]])
+    with pytest.raises(ValueError, match="3 light curves for detector A but 2"):
+        bootstrap_f1_difference(clean, noisy[:2])
 
 
 @pytest.mark.remote_data

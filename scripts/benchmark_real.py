@@ -19,6 +19,7 @@ several runs (leave-one-star-out folds, ``conf/experiment/real_finetune.yaml``) 
 star is scored by the first run that never saw it.
 
     python scripts/benchmark_real.py --ckpt outputs/train/<run> [<run> ...] [--heads cadence window] [--json out.json]
+    python scripts/benchmark_real.py --ckpt <new run> --versus <old run>     # is the new model better? (paired)
 """
 from __future__ import annotations
 
@@ -204,6 +205,9 @@ def main(argv=None) -> int:
     parser.add_argument("--ckpt", nargs="+", help="training run dirs or .ckpt files, e.g. leave-one-star-out "
                         "folds: each star is scored by the first run that never trained on it "
                         "(omit to run only the threshold detector)")
+    parser.add_argument("--versus", nargs="+", default=[], metavar="RUN",
+                        help="a second model (its own folds) to compare --ckpt with: both scored alike, "
+                             "then --ckpt minus --versus with paired intervals")
     parser.add_argument("--data", type=Path, default=default_data_dir())
     parser.add_argument("--heads", nargs="+", default=["cadence", "window"], choices=["cadence", "window"])
     parser.add_argument("--stride", type=int, default=None)
@@ -217,6 +221,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write all numbers here")
     args = parser.parse_args(argv)
+    if args.versus and not args.ckpt:
+        parser.error("--versus needs --ckpt: the model to compare with it")
     if args.threads:
         torch.set_num_threads(args.threads)
     catalog_path = args.data / "catalogs" / "guenther2020.csv"
@@ -232,27 +238,33 @@ def main(argv=None) -> int:
                                                              ("min_cadences", args.min_cadences)) if v is not None})
     args.gate = None if args.no_candidates or not predict_cfg.get("candidates") else SignificanceGate(**predict_cfg.candidates)
     print(f"event settings: {base_events}\nsignificance gate: {args.gate or 'none (the network alone)'}")
-    runs, scored = [], {}
-    for ckpt in args.ckpt or []:
-        net, cfg = load_net(ckpt)
-        runs.append((ckpt, net, window_geometry(cfg), trained_tics(cfg)))
-    for head in args.heads:
-        if head == "cadence" and any(getattr(net, "cadence_head", None) is None for _, net, _, _ in runs):
-            print(f"\n(skipping head=cadence: a run has no cadence head)")
-            continue
-        folds = [(Path(ckpt).name, lazy_predictor(net, geometry, head, base_events, args), skip)
-                 for ckpt, net, geometry, skip in runs]
-        if folds:
-            gate = "the network alone" if args.gate is None else "vetting significance candidates"
-            report[f"model ({head} head)"], scored[head] = run_detector(f"model, {head} head, {gate}", folds, sets,
-                                                                        catalog)
+    scored: dict = {}
+    for role, ckpts in (("model", args.ckpt or []), ("versus model", args.versus)):
+        runs = []
+        for ckpt in ckpts:
+            net, cfg = load_net(ckpt)
+            runs.append((ckpt, net, window_geometry(cfg), trained_tics(cfg)))
+        for head in args.heads:
+            if head == "cadence" and any(getattr(net, "cadence_head", None) is None for _, net, _, _ in runs):
+                print(f"\n(skipping head=cadence for the {role}: a run has no cadence head)")
+                continue
+            folds = [(Path(ckpt).name, lazy_predictor(net, geometry, head, base_events, args), skip)
+                     for ckpt, net, geometry, skip in runs]
+            if folds:
+                gate = "the network alone" if args.gate is None else "vetting significance candidates"
+                report[f"{role} ({head} head)"], scored[role, head] = run_detector(
+                    f"{role}, {head} head, {gate}", folds, sets, catalog)
     baseline = Predictor(scorer=threshold_scorer, events=replace(base_events, threshold=0.5, min_cadences=1))
     report["threshold 3-sigma"], scored_threshold = run_detector(
         "3-sigma threshold detector (flags as probabilities; AUROC/AP from its continuous window score)",
         [("threshold", lambda: baseline, set())], sets, catalog, window_score_fn=threshold_window_score_fn)
-    for head, parts in scored.items():
-        report[f"model ({head} head) - threshold 3-sigma"] = compare(f"model ({head} head) - 3-sigma detector",
-                                                                     parts, scored_threshold)
+    for (role, head), parts in scored.items():
+        if role == "model":
+            report[f"model ({head} head) - threshold 3-sigma"] = compare(f"model ({head} head) - 3-sigma detector",
+                                                                         parts, scored_threshold)
+            if ("versus model", head) in scored:
+                report[f"model ({head} head) - versus model"] = compare(
+                    f"model ({head} head) - versus model", parts, scored["versus model", head])
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1, default=float))

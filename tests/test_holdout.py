@@ -143,10 +143,15 @@ def test_each_light_curve_is_scored_by_a_fold_that_never_saw_it(tmp_path, capsys
     def fold(name, skip):
         return name, lambda: used.append(name) or predictor, set(skip)
 
-    result, _ = bench.run_detector("folds", [fold("A", {11, 33}), fold("B", {22, 33})], {"set": files}, catalog)
+    result, scored = bench.run_detector("folds", [fold("A", {11, 33}), fold("B", {22, 33})], {"set": files}, catalog)
     rows = {r["tic"]: r["fold"] for r in result["set"]["per_light_curve"]}
     assert rows == {11: "B", 22: "A"}  # 33 was in every run's training data
     assert "skipped: every run trained on its windows" in capsys.readouterr().out
+    # paired comparisons use only the light curves both detectors scored
+    _, everything = bench.run_detector("all", [fold("C", set())], {"set": files}, catalog)
+    diff = bench.compare("folds - all", scored, everything)
+    assert diff["set"]["light_curves"] == ["TIC 11 s2", "TIC 22 s2"]
+    assert diff["set"]["window_f1"] == diff["set"]["event_f1"] == 0  # the same detector
 
 
 def test_development_set_never_holds_a_benchmark_star(tmp_path):

@@ -100,10 +100,8 @@ class FlareDataModule(L.LightningDataModule):
                     parts[split_name].append(WindowDataset(path, rows, in_memory=self.in_memory))
                     self.index[split_name].append((name, Path(path), rows))
                 elif (split == SPLIT_CODES[split_name]).any():  # only held-out stars empty a split
-                    n_stars = len(np.unique(tic[split == SPLIT_CODES[split_name]]))
-                    emptied[split_name].append(
-                        f"data.sources.{name}: {source.held_out_description()} takes all {n_stars} star(s) of "
-                        f"its file's {split_name} split (hold out fewer stars, or prepare more {split_name} stars)")
+                    emptied[split_name].append(f"data.sources.{name}: "
+                                               + source.emptied_split_note(split_name, split, tic))
         for split_name in ("train", "val"):
             if not parts[split_name]:
                 raise ValueError(f"no windows for the {split_name} split in data.sources {list(self.sources)}"

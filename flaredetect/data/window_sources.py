@@ -69,12 +69,14 @@ class WindowFileSource:
             rows[name] = np.flatnonzero(own | held if name == "test" else own)
         return rows
 
-    def held_out_description(self) -> str:
-        """What this source holds out, in config keys (for error messages)."""
-        parts = [f"holdout_tics={list(self.holdout_tics)}"] if self.holdout_tics else []
+    def emptied_split_note(self, name: str, split: np.ndarray, tic: np.ndarray) -> str:
+        """Why :meth:`split_rows` left split ``name`` empty: the held-out stars took all of it."""
+        n_stars = len(np.unique(tic[split == SPLIT_CODES[name]]))
+        held = [f"holdout_tics={list(self.holdout_tics)}"] if self.holdout_tics else []
         if self.folds is not None:
-            parts.append(f"fold={self.fold} of folds={self.folds}")
-        return " and ".join(parts)
+            held.append(f"fold={self.fold} of folds={self.folds}")
+        return (f"{' and '.join(held)} takes all {n_stars} star(s) of its file's {name} split "
+                f"(hold out fewer stars, or prepare more {name} stars)")
 
     def prepare(self) -> Path:
         check_window_file(self.path)

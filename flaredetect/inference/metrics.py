@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from flaredetect.data.lightcurve import CADENCE_DAYS
-from flaredetect.evaluation.metrics import auroc, average_precision  # noqa: F401 (torchmetrics; re-exported)
+from flaredetect.evaluation.metrics import auroc, average_precision  # torchmetrics-backed
 
 AMPLITUDE_BINS = ((0.0, 0.01), (0.01, 0.05), (0.05, np.inf))
 
@@ -147,8 +147,9 @@ def _f1s(totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return window, event
 
 
-def _interval(values: np.ndarray, q: np.ndarray) -> tuple[float, float]:
-    lo, hi = np.percentile(values, q)
+def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    """Central percentile interval holding ``level`` of ``values``."""
+    lo, hi = np.percentile(values, [50 * (1 - level), 50 * (1 + level)])
     return float(lo), float(hi)
 
 
@@ -170,9 +171,8 @@ def bootstrap_f1(parts: list[dict], n_resamples: int = 2000, level: float = 0.95
     which detectors and targets can be told apart at all. Seeded."""
     stats = _block_stats(parts, block_days)
     window, event = _f1s(_block_resamples(len(stats), n_resamples, seed) @ stats)
-    q = 100 * np.array([(1 - level) / 2, (1 + level) / 2])
-    return {"level": level, "block_days": block_days, "window_f1": _interval(window, q),
-            "event_f1": _interval(event, q)}
+    return {"level": level, "block_days": block_days, "window_f1": _interval(window, level),
+            "event_f1": _interval(event, level)}
 
 
 def bootstrap_f1_difference(parts_a: list[dict], parts_b: list[dict], n_resamples: int = 2000, level: float = 0.95,
@@ -191,7 +191,6 @@ def bootstrap_f1_difference(parts_a: list[dict], parts_b: list[dict], n_resample
     draws = _block_resamples(len(stats_a), n_resamples, seed)
     (wa, ea), (wb, eb) = _f1s(draws @ stats_a), _f1s(draws @ stats_b)
     (pwa, pea), (pwb, peb) = _f1s(stats_a.sum(0)), _f1s(stats_b.sum(0))
-    q = 100 * np.array([(1 - level) / 2, (1 + level) / 2])
     return {"level": level, "block_days": block_days,
-            "window_f1": float(pwa - pwb), "window_f1_interval": _interval(wa - wb, q),
-            "event_f1": float(pea - peb), "event_f1_interval": _interval(ea - eb, q)}
+            "window_f1": float(pwa - pwb), "window_f1_interval": _interval(wa - wb, level),
+            "event_f1": float(pea - peb), "event_f1_interval": _interval(ea - eb, level)}

@@ -18,10 +18,9 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from flaredetect.data.lightcurve import CADENCE_DAYS, SECONDS_PER_DAY, Flares, LightCurve
+from flaredetect.data.lightcurve import BTJD_OFFSET, CADENCE_DAYS, SECONDS_PER_DAY, Flares, LightCurve
 
 
-BTJD_OFFSET = 2457000.0
 
 
 def davenport2014_template(t_half: np.ndarray) -> np.ndarray:

@@ -242,6 +242,9 @@ def process_star(task: dict, settings: dict) -> dict:
         try:
             if isinstance(lc, Exception):
                 raise TargetError(_one_line(str(lc)))
+            if lc.tic is None or lc.sector is None:
+                raise TargetError(f"{label}: no {'TIC id' if lc.tic is None else 'sector'} in the header "
+                                  f"(TICID/OBJECT, SECTOR) or the file name (e.g. tic002760232_s02.npy)")
             tic = lc.tic if tic is None else tic
             if lc.tic != tic:
                 raise TargetError(f"{label}: TIC {lc.tic} in the header differs from TIC {tic} of its star group")

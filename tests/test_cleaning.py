@@ -187,3 +187,62 @@ def test_cleaning_keeps_every_catalogued_flare_peak(shared_data, folder, n_catal
     thesis_lost = sum(not r[3] for r in observable)
     # the thesis recipe loses many of them (measured: 36/62, 22/30, 52/77)
     assert thesis_lost >= 0.25 * len(observable), thesis_lost
+
+
+def test_bjd_time_is_converted_to_btjd_with_a_note(caplog):
+    t, flux = _synthetic()
+    raw = RawLightCurve(1, 2, t + 2457000.0, flux, np.full_like(t, 1.0), np.zeros(len(t), int), source="bjd.npy")
+    with caplog.at_level("WARNING"):
+        lc = clean(raw)
+    np.testing.assert_allclose(lc.time_btjd, t)
+    assert "BJD" in caplog.text and "bjd.npy" in caplog.text
+
+
+def test_time_in_seconds_is_refused_with_one_line():
+    t, flux = _synthetic()
+    raw = RawLightCurve(1, 2, t * 86400.0, flux, np.full_like(t, 1.0), np.zeros(len(t), int), source="sec.npy")
+    with pytest.raises(ValueError, match="not TESS cadences in days") as info:
+        clean(raw)
+    assert "\n" not in str(info.value) and "sec.npy" in str(info.value)
+
+
+def test_nonpositive_flux_err_cadences_are_dropped_and_counted(caplog):
+    t, flux = _synthetic()
+    err = np.full_like(t, 1.0)
+    err[100:110] = 0.0
+    err[200] = -1.0
+    flux = flux.copy()
+    flux[100:110] = 1e6  # what such cadences hold in the shared custom-aperture files
+    raw = RawLightCurve(1, 2, t, flux, err, np.zeros(len(t), int), source="err.fits")
+    with caplog.at_level("INFO"):
+        lc = clean(raw, low_sigma=None)
+    assert len(lc) == len(t) - 11 and lc.flux_rel.max() < 0.1
+    assert "dropped 11 cadences with flux_err <= 0" in caplog.text
+    # no positive error anywhere: the errors are unknown, the flux is kept
+    unknown = RawLightCurve(1, 2, t, flux, np.zeros_like(t), np.zeros(len(t), int), source="noerr.npy")
+    lc = clean(unknown, low_sigma=None)
+    assert len(lc) == len(t) and np.isnan(lc.flux_err).all()
+
+
+def test_custom_aperture_s03_13_files_are_read_or_skipped_with_a_reason(shared_data):
+    """Every real file with a negative median flux or flux_err <= 0 cadences is handled:
+    the bad cadences dropped, or the file refused with one line naming it."""
+    from flaredetect.sources.local import LightCurveReadError, read_light_curve
+
+    files = sorted((shared_data / "fits/custom_aperture_s03-13").glob("*.fits"))
+    assert len(files) > 100
+    read, refused = 0, []
+    for path in files:
+        raw = read_raw_light_curve(path)
+        try:
+            lc = read_light_curve(path)
+        except LightCurveReadError as exc:
+            assert "\n" not in str(exc) and path.name in str(exc)
+            refused.append(str(exc))
+            continue
+        read += 1
+        kept = np.isin(raw.time_btjd, lc.time_btjd)
+        assert (raw.flux_err[kept] > 0).all()  # no zero-error cadence survives
+        assert np.nanmax(lc.flux_rel) < 50  # the 10-1000x scattered-light fluxes are gone
+    assert read >= len(files) - 3
+    assert all("median flux" in r for r in refused) and refused  # the over-subtracted file

@@ -113,10 +113,7 @@ def _corrupt_cases(shared_data: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
     cases["transposed_npy"] = (p, "shape")
     p = tmp / "tic000000005_s02.npy"
     p.write_bytes(b"garbage bytes, not numpy")
-    cases["garbage_npy"] = (p, "not a readable")
-    p = tmp / "no_ids.npy"
-    np.save(p, np.vstack([t, np.ones_like(t), np.ones_like(t)]))
-    cases["no_ids_npy"] = (p, "file name")
+    cases["garbage_npy"] = (p, "not a .npy array")
     return cases
 
 
@@ -128,6 +125,36 @@ def test_damaged_files_raise_one_line_errors_naming_the_file(shared_data, tmp_pa
         assert "\n" not in message, name
         assert path.name in message, name
         assert word.lower() in message.lower(), (name, message)
+
+
+def test_text_file_named_npy_is_not_a_npy_array_and_no_pickle_hint(tmp_path):
+    path = tmp_path / "lc.npy"
+    path.write_text("time,flux,flux_err\n1400.0,1.0,0.001\n")
+    with pytest.raises(LightCurveReadError) as info:
+        read_light_curve(path)
+    assert "not a .npy array" in str(info.value) and "pickle" not in str(info.value).lower()
+
+
+@pytest.mark.parametrize("name,tic,sector", [("lc.npy", None, None), ("441420236_s01.npy", 441420236, 1),
+                                             ("tic002760232_s02.npy", 2760232, 2),
+                                             ("TIC_123456_sector5.npy", 123456, 5)])
+def test_any_npy_file_name_is_read_with_tic_and_sector_when_recognisable(tmp_path, name, tic, sector):
+    t = 1354.0 + np.arange(300) * 2 / 1440
+    np.save(tmp_path / name, np.vstack([t, np.ones_like(t), np.full_like(t, 1e-3)]))
+    lc = read_light_curve(tmp_path / name)
+    assert (lc.tic, lc.sector) == (tic, sector) and len(lc) == 300
+    lc = read_light_curve(tmp_path / name, tic=7, sector=9)  # explicit overrides win
+    assert (lc.tic, lc.sector) == (7, 9)
+
+
+def test_float32_npy_is_read_in_float64_with_the_true_cadence(tmp_path):
+    from flaredetect.data.lightcurve import cadence_days
+
+    t = 1400.0 + np.arange(5000) * 120.0 / 86400.0
+    np.save(tmp_path / "tic5_s2.npy", np.vstack([t, np.ones_like(t), np.full_like(t, 1e-3)]).astype(np.float32))
+    lc = read_light_curve(tmp_path / "tic5_s2.npy")
+    assert lc.time_btjd.dtype == np.float64 and lc.flux_rel.dtype == np.float64
+    assert cadence_days(lc.time_btjd) * 86400 == pytest.approx(120.0, abs=0.2)  # median step: 116 s
 
 
 def test_missing_file(tmp_path):

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import median_filter
 
-from flaredetect.data.lightcurve import CADENCE_DAYS
+from flaredetect.data.lightcurve import cadence_days
 
 MAD_TO_SIGMA = 1.4826
 DEFAULT_WINDOW_DAYS = 0.25      # 6 h: slow or no rotation; flares (minutes to ~1 h) stay well below half
@@ -39,13 +39,6 @@ def _check_args(n_sigma: float, min_points: int) -> None:
         raise ValueError(f"n_sigma={n_sigma} must be > 0")
     if int(min_points) < 1:
         raise ValueError(f"min_points={min_points} must be >= 1")
-
-
-def cadence_days(time_btjd: np.ndarray) -> float:
-    """Typical cadence of a light curve (median positive time step; 2 min if unknown)."""
-    step = np.diff(np.asarray(time_btjd, dtype=np.float64))
-    step = step[np.isfinite(step) & (step > 0)]
-    return float(np.median(step)) if step.size else CADENCE_DAYS
 
 
 def variability_window_days(time_btjd: np.ndarray, flux_rel: np.ndarray, min_power: float = 0.1) -> float:

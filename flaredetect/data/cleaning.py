@@ -23,19 +23,30 @@ PDCSAP flux, so the choice mainly matters for 512. The QUALITY bits of the kept
 cadences are returned in ``LightCurve.quality`` so that "is this cadence flagged" remains
 an input feature.
 
+Times and errors as files give them: a time column in BJD (> 2,400,000) is converted to
+BTJD with a logged note, one in other units (time steps of hours or more: seconds?) is
+refused; cadences whose ``flux_err`` is zero or negative are dropped with a logged count
+(in the shared custom-aperture files they are the scattered-light cadences, with fluxes
+of up to 1000 times the star's); a light curve with no positive error at all keeps its
+cadences, its errors marked unknown (NaN).
+
 All functions return new objects and never mutate their inputs.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 from lightkurve.utils import TessQualityFlags
 
-from flaredetect.data.lightcurve import CADENCE_DAYS, Flares, LightCurve, runs, segments
+from flaredetect.data.lightcurve import BTJD_OFFSET, CADENCE_DAYS, Flares, LightCurve, runs, segments
 
+log = logging.getLogger(__name__)
 IMPULSIVE_OUTLIER_BIT = 512
+BJD_MIN = 2_400_000.0       # a time column above this is a (B)JD, not BTJD
+MAX_CADENCE_DAYS = 0.1      # 2.4 h: no TESS cadence is longer (30-min FFIs are 0.021 d)
 BITMASK_NAMES = ("none", "default", "hard", "hardest")
 
 
@@ -47,8 +58,8 @@ class RawLightCurve:
     relative). ``source`` names where it came from, for error messages.
     """
 
-    tic: int
-    sector: int
+    tic: int | None  # None: unknown
+    sector: int | None
     time_btjd: np.ndarray
     flux: np.ndarray
     flux_err: np.ndarray
@@ -110,9 +121,33 @@ def quality_mask(quality: np.ndarray, bitmask: str | int | None = "default") -> 
 
 
 def finite_mask(raw: RawLightCurve) -> np.ndarray:
-    """True where time, flux and flux error are all finite (SPOC sets PDCSAP flux and
-    its error to NaN together on excluded cadences)."""
-    return np.isfinite(raw.time_btjd) & np.isfinite(raw.flux) & np.isfinite(raw.flux_err)
+    """True where time and flux are finite (SPOC sets PDCSAP flux and its error to NaN
+    together on excluded cadences)."""
+    return np.isfinite(raw.time_btjd) & np.isfinite(raw.flux)
+
+
+def error_mask(flux_err: np.ndarray) -> np.ndarray | None:
+    """True where ``flux_err`` is a usable error (finite and > 0); None when no cadence
+    has one (the errors are unknown, which says nothing against the flux)."""
+    ok = np.isfinite(flux_err) & (flux_err > 0)
+    return ok if ok.any() else None
+
+
+def time_in_btjd(time: np.ndarray, label: str) -> np.ndarray:
+    """The time column in BTJD: BJD values are converted (with a logged note); a column
+    whose typical step is longer than any TESS cadence is refused (not days)."""
+    finite = time[np.isfinite(time)]
+    if finite.size and np.median(finite) > BJD_MIN:
+        log.warning("%s: time looks like BJD (median %.1f); converted to BTJD = BJD - %.0f",
+                    label, float(np.median(finite)), BTJD_OFFSET)
+        time = time - BTJD_OFFSET
+        finite = finite - BTJD_OFFSET
+    step = np.diff(np.sort(finite))
+    step = step[step > 0]
+    if step.size and np.median(step) > MAX_CADENCE_DAYS:
+        raise ValueError(f"{label}: time steps of {np.median(step):.4g} are not TESS cadences in days "
+                         f"(seconds?); give time in BTJD days")
+    return time
 
 
 def running_median(time_btjd: np.ndarray, flux: np.ndarray, window_days: float = 0.25,
@@ -171,10 +206,11 @@ def normalise(raw: RawLightCurve) -> LightCurve:
         raise ValueError(f"{raw.source or f'TIC {raw.tic}'}: no cadences left to normalise")
     median = float(np.median(raw.flux))
     if not np.isfinite(median) or median <= 0:
-        raise ValueError(f"{raw.source or f'TIC {raw.tic}'}: median flux is {median}, cannot normalise")
+        raise ValueError(f"{raw.source or f'TIC {raw.tic}'}: median flux is {median:.6g} (over-subtracted "
+                         f"background?), cannot normalise")
     return LightCurve(
-        tic=int(raw.tic),
-        sector=int(raw.sector),
+        tic=None if raw.tic is None else int(raw.tic),
+        sector=None if raw.sector is None else int(raw.sector),
         time_btjd=raw.time_btjd.copy(),
         flux_rel=raw.flux / median - 1.0,
         flux_err=raw.flux_err / median,
@@ -187,20 +223,33 @@ def clean(raw: RawLightCurve, quality_bitmask: str | int | None = "default", *,
           max_low_run: int | None = 3) -> LightCurve:
     """Raw photometry -> normalised, flare-safe :class:`LightCurve`.
 
-    Steps: drop non-finite time/flux/error; drop cadences failing ``quality_bitmask``;
-    sort by time and drop duplicate times; drop short low outliers (runs of at most
-    ``max_low_run`` cadences ``low_sigma`` robust sigma below a ``window_days`` running
-    median; ``low_sigma=None`` disables); divide by the median and subtract 1.
+    Steps: BJD times to BTJD; drop non-finite time/flux; drop cadences with
+    ``flux_err <= 0`` (errors all missing: kept, as NaN); drop cadences failing
+    ``quality_bitmask``; sort by time and drop duplicate times; drop short low outliers
+    (runs of at most ``max_low_run`` cadences ``low_sigma`` robust sigma below a
+    ``window_days`` running median; ``low_sigma=None`` disables); divide by the median
+    and subtract 1. What is dropped is logged, one line per reason.
 
     Raises
     ------
     ValueError
-        One line naming the source when no usable cadence is left.
+        One line naming the source when no usable cadence is left, or the time column is
+        not in days.
     """
     label = raw.source or f"TIC {raw.tic}"
+    raw = RawLightCurve(raw.tic, raw.sector, time_in_btjd(raw.time_btjd, label), raw.flux, raw.flux_err,
+                        raw.quality, raw.source)
     keep = finite_mask(raw)
     if not keep.any():
-        raise ValueError(f"{label}: no cadence has finite time, flux and flux error (all-NaN flux?)")
+        raise ValueError(f"{label}: no cadence has finite time and flux (all-NaN flux?)")
+    errors = error_mask(raw.flux_err)
+    if errors is None:
+        log.info("%s: no positive flux_err; errors unknown (NaN)", label)
+        raw = RawLightCurve(raw.tic, raw.sector, raw.time_btjd, raw.flux, np.full(len(raw), np.nan),
+                            raw.quality, raw.source)
+    elif (keep & ~errors).any():
+        log.info("%s: dropped %d cadences with flux_err <= 0 or non-finite", label, int((keep & ~errors).sum()))
+        keep &= errors
     keep &= quality_mask(raw.quality, quality_bitmask)
     if not keep.any():
         raise ValueError(f"{label}: every finite cadence is removed by quality bitmask {quality_bitmask!r}")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flaredetect.data.flare_model import equivalent_duration_s, flare_flux
-from flaredetect.data.lightcurve import CADENCE_DAYS, SECONDS_PER_DAY, LightCurve, robust_noise_sigma, runs, segments
+from flaredetect.data.lightcurve import SECONDS_PER_DAY, LightCurve, cadence_days, robust_noise_sigma, runs, segments
 
 EVENT_COLUMNS = ("start_time_btjd", "peak_time_btjd", "stop_time_btjd", "amplitude", "duration_min", "ed_s",
                  "energy_erg", "fit_amplitude", "fit_fwhm_min", "fit_ed_s", "prob_max", "n_cadences", "start_index", "peak_index", "stop_index")
@@ -60,7 +60,7 @@ def event_spans(time_btjd: np.ndarray, prob: np.ndarray, params: EventParams) ->
     spans = [(s + a, s + b) for s, e in segments(np.asarray(time_btjd), params.merge_gap_cadences)
              for a, b in runs(above[s:e])]
     merged: list[tuple[int, int]] = []
-    cadence = _cadence_days(time_btjd)
+    cadence = cadence_days(time_btjd)
     for a, b in spans:
         if merged:
             pa, pb = merged[-1]
@@ -71,12 +71,6 @@ def event_spans(time_btjd: np.ndarray, prob: np.ndarray, params: EventParams) ->
                 continue
         merged.append((a, b))
     return [(a, b) for a, b in merged if b - a >= params.min_cadences]
-
-
-def _cadence_days(time_btjd: np.ndarray) -> float:
-    step = np.diff(np.asarray(time_btjd, dtype=np.float64))
-    step = step[step > 0]
-    return float(np.median(step)) if step.size else CADENCE_DAYS
 
 
 def _baseline(time_btjd, flux, a, b, busy, n_side) -> np.ndarray:
@@ -149,7 +143,7 @@ def extract_events(lc: LightCurve, prob: np.ndarray, params: EventParams | None 
     busy = np.zeros(len(time), dtype=bool)
     for a, b in spans:
         busy[a:b] = True
-    cadence = _cadence_days(time)
+    cadence = cadence_days(time)
     exposure_s = cadence * SECONDS_PER_DAY
     sigma = robust_noise_sigma(flux) if len(flux) >= 3 else np.nan
     rows = {k: [] for k in EVENT_COLUMNS}

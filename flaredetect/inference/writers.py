@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from flaredetect.data.lightcurve import LightCurve
+from flaredetect.data.lightcurve import BTJD_OFFSET, LightCurve
 
-BTJD_OFFSET = 2457000.0
 _UNITS = {"start_time_btjd": "d", "peak_time_btjd": "d", "stop_time_btjd": "d", "duration_min": "min",
           "ed_s": "s", "energy_erg": "erg", "fit_fwhm_min": "min", "fit_ed_s": "s"}
 _DESCRIPTIONS = {

@@ -21,7 +21,10 @@ from flaredetect.data.lightcurve import LightCurve
 
 LIGHT_CURVE_SUFFIXES = (".fits", ".fits.gz", ".fit", ".npy")
 
-_NPY_NAME = re.compile(r"tic0*(\d+)_s0*(\d+)", re.IGNORECASE)
+# tic002760232_s02.npy, TIC_123456_sector5.npy, 441420236_s01.npy (bare ids need >= 3 digits)
+_NPY_NAME = re.compile(r"(?:^|[^0-9a-z])(?:tic[_-]?0*(\d+)|0*(\d{3,}))[_-]s(?:ector)?[_-]?0*(\d{1,3})(?![0-9])",
+                       re.IGNORECASE)
+_NPY_MAGIC = b"\x93NUMPY"
 _SPOC_NAME = re.compile(r"-s(\d{4})-(\d{16})-")
 
 
@@ -44,7 +47,7 @@ def _ids_from_name(path: Path) -> tuple[int | None, int | None]:
         return int(match.group(2)), int(match.group(1))
     match = _NPY_NAME.search(path.name)
     if match:
-        return int(match.group(1)), int(match.group(2))
+        return int(match.group(1) or match.group(2)), int(match.group(3))
     return None, None
 
 
@@ -64,15 +67,13 @@ def raw_from_lightkurve(lk_lc, source: str = "", tic: int | None = None,
     """Convert a ``lightkurve.LightCurve`` (flux column already chosen) to a RawLightCurve.
 
     TIC comes from ``TICID`` then ``OBJECT`` ('TIC 358108509' or '358108509'); sector
-    from ``SECTOR``; explicit arguments win. Masked values become NaN.
+    from ``SECTOR``; explicit arguments win; None where none of these knows it (the light
+    curve can still be scored; building training windows needs both). Masked values
+    become NaN.
     """
     meta = lk_lc.meta
     tic = tic if tic is not None else _tic_from_meta(meta)
     sector = sector if sector is not None else meta.get("SECTOR")
-    if tic is None:
-        raise ValueError(f"{source}: no TIC id in TICID/OBJECT header keywords")
-    if sector is None:
-        raise ValueError(f"{source}: no SECTOR header keyword")
 
     def values(column) -> np.ndarray:
         data = getattr(column, "value", column)
@@ -87,7 +88,8 @@ def raw_from_lightkurve(lk_lc, source: str = "", tic: int | None = None,
         quality = np.asarray(quality).astype(np.int64)
     else:
         quality = np.zeros(len(time), dtype=np.int64)
-    return RawLightCurve(int(tic), int(sector), time, flux, flux_err, quality, source=source)
+    return RawLightCurve(None if tic is None else int(tic), None if sector is None else int(sector), time, flux,
+                         flux_err, quality, source=source)
 
 
 def _fits_flux_column(path: Path) -> str:
@@ -104,10 +106,11 @@ def _fits_flux_column(path: Path) -> str:
     raise _fail(path, f"no PDCSAP_FLUX or FLUX column (columns: {sorted(names)})")
 
 
-def read_raw_fits(path: str | Path) -> RawLightCurve:
+def read_raw_fits(path: str | Path, tic: int | None = None, sector: int | None = None) -> RawLightCurve:
     """Un-normalised light curve from a SPOC or lightkurve ``to_fits()`` FITS file.
 
     All cadences are returned (``quality_bitmask='none'``); masking is the cleaner's job.
+    TIC and sector: ``tic``/``sector`` if given, else the header, else the file name.
     """
     import lightkurve as lk
 
@@ -125,8 +128,8 @@ def read_raw_fits(path: str | Path) -> RawLightCurve:
     try:
         return raw_from_lightkurve(
             lk_lc, source=str(path),
-            tic=meta_tic if meta_tic is not None else name_tic,
-            sector=meta_sector if meta_sector is not None else name_sector,
+            tic=next((v for v in (tic, meta_tic, name_tic) if v is not None), None),
+            sector=next((v for v in (sector, meta_sector, name_sector) if v is not None), None),
         )
     except ValueError as exc:
         raise LightCurveReadError(_one_line(str(exc))) from exc
@@ -135,10 +138,16 @@ def read_raw_fits(path: str | Path) -> RawLightCurve:
 def read_raw_npy(path: str | Path, tic: int | None = None, sector: int | None = None) -> RawLightCurve:
     """Un-normalised light curve from a ``(3, N)`` array: time (BTJD), flux, flux error.
 
-    TIC and sector come from a name like ``tic002760232_s02.npy`` unless given. There is
-    no QUALITY column, so quality is 0 (unknown) everywhere.
+    TIC and sector come from ``tic``/``sector`` if given, else from a name like
+    ``tic002760232_s02.npy`` or ``441420236_s01.npy``, else are None (unknown). There is
+    no QUALITY column, so quality is 0 (unknown) everywhere. Values are read in float64
+    whatever the file's dtype.
     """
     path = Path(path)
+    with open(path, "rb") as f:
+        magic = f.read(len(_NPY_MAGIC))
+    if magic != _NPY_MAGIC:  # checked first: numpy's own error for a text file suggests allow_pickle=True
+        raise _fail(path, "not a .npy array (no NumPy header; text or another format?)")
     try:
         array = np.load(path, allow_pickle=False)
     except Exception as exc:
@@ -150,13 +159,11 @@ def read_raw_npy(path: str | Path, tic: int | None = None, sector: int | None = 
     name_tic, name_sector = _ids_from_name(path)
     tic = tic if tic is not None else name_tic
     sector = sector if sector is not None else name_sector
-    if tic is None or sector is None:
-        raise _fail(path, "cannot get TIC and sector from the file name (expected e.g. tic002760232_s02.npy)")
-    try:
-        array = array.astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise _fail(path, f"array is not numeric ({exc})") from exc
-    return RawLightCurve(int(tic), int(sector), array[0], array[1], array[2],
+    if array.dtype.kind not in "biuf":
+        raise _fail(path, f"array is not numeric (dtype {array.dtype})")
+    array = array.astype(np.float64)
+    return RawLightCurve(None if tic is None else int(tic), None if sector is None else int(sector),
+                         array[0], array[1], array[2],
                          np.zeros(array.shape[1], dtype=np.int64), source=str(path))
 
 
@@ -167,7 +174,7 @@ def read_raw_light_curve(path: str | Path, **kwargs) -> RawLightCurve:
         raise _fail(path, "no such file")
     if path.suffix.lower() == ".npy":
         return read_raw_npy(path, **kwargs)
-    return read_raw_fits(path)
+    return read_raw_fits(path, **kwargs)
 
 
 def read_light_curve(path: str | Path, quality_bitmask: str | int | None = "default", *,
@@ -183,7 +190,7 @@ def read_light_curve(path: str | Path, quality_bitmask: str | int | None = "defa
     low_sigma
         One-sided low-outlier clip in robust sigma (None disables).
     **kwargs
-        ``tic``/``sector`` overrides for ``.npy`` files.
+        ``tic``/``sector`` overrides (else header, else file name, else None).
 
     Raises
     ------

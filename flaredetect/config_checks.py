@@ -41,6 +41,12 @@ def check_train_config(cfg: DictConfig) -> None:
     for key in ("flare_weight", "non_flare_weight"):
         if key in loss and loss[key] <= 0:
             problems.append(f"loss.{key}={loss[key]} must be > 0")
+    trainer = cfg.get("trainer") or {}
+    if cfg.get("train", True) and trainer.get("max_epochs") == 0 and (trainer.get("max_steps") or -1) < 0:
+        problems.append("trainer.max_epochs=0 trains nothing (to test a trained checkpoint: train=false "
+                        "ckpt_path=<file>)")
+    if cfg.get("threads") is not None and int(cfg.threads) < 1:
+        problems.append(f"threads={cfg.threads} must be >= 1 (or null: torch's default)")
     opt = cfg.get("optimizer") or {}
     if "lr" in opt and opt.lr <= 0:
         problems.append(f"optimizer.lr={opt.lr} must be > 0")

@@ -1,6 +1,13 @@
-"""LightningModule: weighted BCE training of any window network, with torchmetrics."""
+"""LightningModule: weighted BCE training of any window network, with torchmetrics.
+
+It also keeps ``epoch_history``, one row of its own epoch-level metrics per epoch (what
+TensorBoard receives), saved in every checkpoint so that ``metrics_history.json`` and the
+history plot hold every epoch's own numbers, also across a resume; and it stops training
+with :class:`NonFiniteLossError` at the first step whose loss is not finite.
+"""
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 import lightning as L
@@ -10,6 +17,14 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric, MetricCollection
 from torchmetrics.classification import (BinaryAccuracy, BinaryAUROC, BinaryAveragePrecision, BinaryF1Score,
                                          BinaryPrecision, BinaryRecall)
+
+log = logging.getLogger(__name__)
+EPOCH_LINE_KEYS = ("train/loss", "val/loss", "val/f1", "val/auroc", "val/f1_best")
+NONFINITE_CHECK_EVERY = 50  # steps between loss checks on accelerators (each check waits for the device)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the message is one line naming the step."""
 
 
 def weighted_bce(logit: torch.Tensor, target: torch.Tensor, flare_weight: float, non_flare_weight: float) -> torch.Tensor:
@@ -66,6 +81,9 @@ class FlareDetector(L.LightningModule):
         self.test_metrics = metrics.clone(prefix="test/")
         self.losses = nn.ModuleDict({f"{s}_loss": MeanMetric() for s in ("train", "val", "test")})
         self.val_f1_best = MaxMetric()
+        self.val_f1_best.persistent(True)  # checkpointed: a resumed run keeps its best F1
+        self.epoch_history: list[dict] = []
+        self._first_nonfinite_step: torch.Tensor | None = None
 
     def setup(self, stage: str) -> None:
         if self.hparams.get("compile") and not getattr(self.net, "_compiled_call_impl", None):
@@ -88,7 +106,28 @@ class FlareDetector(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss, _ = self._step(batch, "train")
         self.log("train/loss_step", loss, prog_bar=True, batch_size=len(batch["y"]))
+        self._track_nonfinite(loss)
         return loss
+
+    def _track_nonfinite(self, loss: torch.Tensor) -> None:
+        """Remember the first step with a non-finite loss, on the device (no sync per step)."""
+        step = torch.as_tensor(self.global_step, device=loss.device)
+        first = self._first_nonfinite_step
+        if first is None or first.device != loss.device:
+            first = torch.full((), -1, dtype=torch.int64, device=loss.device)
+        bad = ~torch.isfinite(loss.detach())
+        self._first_nonfinite_step = torch.where(bad & (first < 0), step, first)
+        if loss.device.type == "cpu" or self.global_step % NONFINITE_CHECK_EVERY == 0:
+            self._raise_if_nonfinite()
+
+    def _raise_if_nonfinite(self) -> None:
+        if self._first_nonfinite_step is None:
+            return
+        step = int(self._first_nonfinite_step)
+        if step >= 0:
+            lr = self.trainer.optimizers[0].param_groups[0]["lr"] if self.trainer.optimizers else float("nan")
+            raise NonFiniteLossError(f"non-finite training loss at step {step} (epoch {self.current_epoch}); "
+                                     f"training stopped (learning rate {lr:g}: too high? or non-finite inputs)")
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._step(batch, "val")
@@ -111,18 +150,40 @@ class FlareDetector(L.LightningModule):
         self.losses[f"{stage}_loss"].reset()
         return values
 
-    def on_train_start(self) -> None:
-        # The sanity check's validation batches must not count towards the best F1.
-        self.val_f1_best.reset()
+    def _record(self, values: dict) -> None:
+        """Merge epoch-level values into this epoch's row of ``epoch_history``."""
+        if not self.epoch_history or self.epoch_history[-1]["epoch"] != self.current_epoch:
+            self.epoch_history.append({"epoch": self.current_epoch})
+        self.epoch_history[-1].update({k: float(v) for k, v in values.items()})
 
     def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
+        self._raise_if_nonfinite()
+        values = self._log_epoch("train")
+        if self.trainer.optimizers:
+            values["lr"] = self.trainer.optimizers[0].param_groups[0]["lr"]
+        self._record(values)
+        row = self.epoch_history[-1]
+        # One line per epoch in <run dir>/train.log: progress of a job without a terminal.
+        log.info("epoch %d/%d: %s", self.current_epoch, self.trainer.max_epochs - 1,
+                 "  ".join(f"{k} {row[k]:.4f}" for k in EPOCH_LINE_KEYS if k in row))
 
     def on_validation_epoch_end(self) -> None:
         values = self._log_epoch("val")
-        if not self.trainer.sanity_checking:
+        if not self.trainer.sanity_checking:  # the sanity check's batches never count
             self.val_f1_best.update(values["val/f1"])
-            self.log("val/f1_best", self.val_f1_best.compute(), sync_dist=True)
+            values["val/f1_best"] = self.val_f1_best.compute()
+            self.log("val/f1_best", values["val/f1_best"], sync_dist=True)
+            self._record(values)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["epoch_history"] = [dict(row) for row in self.epoch_history]
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.epoch_history = [dict(row) for row in checkpoint.get("epoch_history", [])]
+        # Checkpoints written before val_f1_best was persistent lack its state.
+        state = checkpoint.get("state_dict", {})
+        for key, value in self.val_f1_best.state_dict(prefix="val_f1_best.").items():
+            state.setdefault(key, value)
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")

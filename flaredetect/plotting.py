@@ -79,6 +79,11 @@ def training_history(history: list[dict]) -> plt.Figure:
     for key in ("val/precision", "val/recall", "val/f1"):
         axes[2].plot(epochs, series(key), marker="o", ms=3, label=key.split("/")[1])
     axes[2].set_title("validation")
+    f1 = np.asarray(series("val/f1"), dtype=np.float64)
+    if np.isfinite(f1).any():  # the epoch the best checkpoint comes from
+        best = epochs[int(np.nanargmax(f1))]
+        for ax in axes:
+            ax.axvline(best, color="0.5", ls="--", lw=0.8, label=f"best epoch {best}")
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)

@@ -1,12 +1,12 @@
 """``flaredetect-train``: compose the config, train, test on the best checkpoint.
 
-Reads top to bottom: data, network, LightningModule, callbacks, loggers, trainer,
-fit (resuming from the run dir's ``last.ckpt`` when there is one), test, summary.
+Reads top to bottom: what the run dir already holds (:mod:`flaredetect.resume`), data,
+network, LightningModule, callbacks, loggers, trainer, fit (resuming from the run dir's
+``last.ckpt`` when there is one), test, summary.
 """
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import hydra
@@ -18,10 +18,13 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from flaredetect import CONFIG_DIR  # noqa: F401 (re-exported for tests and entry points)
+from flaredetect.callbacks.resume_state import ResumeState
+from flaredetect.checkpoints import CheckpointError, load_checkpoint, load_net_weights
 from flaredetect.config_checks import ConfigError, check_train_config
-from flaredetect.lit_module import FlareDetector
+from flaredetect.lit_module import FlareDetector, NonFiniteLossError
+from flaredetect.resume import plan_resume
 from flaredetect.sweeps import final_hparam_metrics, hparams_for_logging, register_resolvers
-from flaredetect.utils import package_versions, to_builtin, write_json
+from flaredetect.utils import exit_with_error, package_versions, point_latest, to_builtin, write_json
 
 log = logging.getLogger(__name__)
 register_resolvers()  # ${flaredetect.mkdir:...} in conf/hparams_search/
@@ -43,36 +46,33 @@ def build_module(cfg: DictConfig) -> FlareDetector:
                          compile=bool(cfg.get("compile", False)), **cfg.loss)
 
 
-def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
-    """An explicit ``ckpt_path``, else the run dir's ``last.ckpt`` (requeue-safe resume)."""
-    if cfg.get("ckpt_path"):
-        return str(cfg.ckpt_path)
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if last.is_file():
-        log.info("resuming from %s", last)
-        return str(last)
-    return None
-
-
 def train(cfg: DictConfig) -> dict:
     """Train and test as configured; returns the final metrics (for sweepers and tests)."""
     check_train_config(cfg)
-    started = time.perf_counter()
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    run_dir = Path(cfg.paths.output_dir)
+    plan = plan_resume(cfg, run_dir) if cfg.get("train", True) else None  # before anything is written
+    if plan is not None and plan.finished is not None:
+        log.info("run dir %s holds a finished run (%s epochs, summary.json); nothing changed. Evaluate it with "
+                 "flaredetect-eval run_dir=%s, or raise trainer.max_epochs to train it further.",
+                 run_dir, plan.finished.get("epochs_trained"), run_dir)
+        return dict(plan.finished.get("metrics", {}))
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    run_dir = Path(cfg.paths.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if rank_zero_only.rank == 0:  # DDP ranks > 0 share rank 0's run dir (flaredetect.distributed)
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+        point_latest(run_dir, Path(cfg.paths.log_dir) / str(cfg.get("task_name", "train")))
 
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     module = build_module(cfg)
     if cfg.get("init_ckpt"):
         # Weights only (e.g. synthetic pre-training, then real fine-tuning); fresh optimizer.
-        state = torch.load(cfg.init_ckpt, map_location="cpu", weights_only=False)["state_dict"]
-        module.load_state_dict(state, strict=False)
-        log.info("initialised weights from %s", cfg.init_ckpt)
-    callbacks = instantiate_group(cfg.get("callbacks"))
+        n = load_net_weights(module.net, cfg.init_ckpt)
+        log.info("initialised %d weight tensors from %s", n, cfg.init_ckpt)
+    resume_state = ResumeState()
+    callbacks = [*instantiate_group(cfg.get("callbacks")), resume_state]
     loggers = instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
@@ -88,12 +88,18 @@ def train(cfg: DictConfig) -> dict:
 
     metrics: dict = {}
     if cfg.get("train", True):
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_checkpoint(cfg, run_dir))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=plan.ckpt_path, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
-    best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    else:
+        best_ckpt = str(cfg.ckpt_path) if cfg.get("ckpt_path") else ""
     if cfg.get("test", True):
-        results = trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
-        metrics.update(results[0] if results else {})
+        if best_ckpt:
+            results = trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt, verbose=False,
+                                   weights_only=True)
+            metrics.update(results[0] if results else {})
+        else:  # never report an untrained network's metrics as the run's result
+            log.warning("no checkpoint to test (nothing was trained, and no ckpt_path): test skipped")
     best_f1 = metrics.get("val/f1_best")
     for lg in trainer.loggers:
         if isinstance(lg, TensorBoardLogger):
@@ -105,32 +111,45 @@ def train(cfg: DictConfig) -> dict:
     if trainer.is_global_zero:
         summary = {
             "run_dir": str(run_dir),
-            "best_checkpoint": best_ckpt,
-            "best_epoch": _best_epoch(trainer),
+            "finished": True,
+            # relative to the run dir, so a copied or moved run dir uses its own checkpoint
+            "best_checkpoint": _relative(best_ckpt, run_dir),
+            "best_epoch": _best_epoch(best_ckpt),
             "epochs_trained": trainer.current_epoch,
-            "wall_time_s": time.perf_counter() - started,
+            "stopped_early": trainer.current_epoch < (trainer.max_epochs or 0),
+            "wall_time_s": resume_state.wall_time_s,
+            "resumed_from": plan.ckpt_path if plan else None,
             "metrics": metrics,
             "dataset_sizes": {s: len(d) for s, d in getattr(datamodule, "datasets", {}).items()},
             "n_parameters": sum(p.numel() for p in module.net.parameters()),
             "versions": package_versions(),
         }
         write_json(run_dir / "summary.json", summary)
-        print(f"\nrun dir:          {run_dir}\nbest checkpoint:  {best_ckpt or '(none)'}\n"
-              f"val/f1_best:      {best_f1}\ntest/f1:          {metrics.get('test/f1')}\n"
-              f"watch it:         tensorboard --logdir {run_dir.parent}\n")
+        log.info(f"\nrun dir:          {run_dir}\nbest checkpoint:  {best_ckpt or '(none)'}\n"
+                 f"val/f1_best:      {best_f1}\ntest/f1:          {metrics.get('test/f1')}\n"
+                 f"wall time:        {resume_state.wall_time_s:.0f} s\n"
+                 f"watch it:         tensorboard --logdir {run_dir.parent}\n")
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         # The next job of a sequential -m sweep starts its own DDP group (new child processes).
         torch.distributed.destroy_process_group()
     return metrics
 
 
-def _best_epoch(trainer: L.Trainer) -> int | None:
-    ckpt = trainer.checkpoint_callback
-    if ckpt is None or not ckpt.best_model_path:
+def _relative(path: str, root: Path) -> str:
+    if not path:
+        return ""
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _best_epoch(best_ckpt: str) -> int | None:
+    if not best_ckpt:
         return None
     try:
-        return int(torch.load(ckpt.best_model_path, map_location="cpu", weights_only=False)["epoch"])
-    except (OSError, KeyError):
+        return int(load_checkpoint(best_ckpt)["epoch"])
+    except (CheckpointError, KeyError):
         return None
 
 
@@ -138,11 +157,13 @@ def _best_epoch(trainer: L.Trainer) -> int | None:
 def main(cfg: DictConfig) -> float | None:
     try:
         metrics = train(cfg)
+    except (CheckpointError, NonFiniteLossError) as err:
+        exit_with_error("flaredetect-train", err)
     except ConfigError as err:
         # In a sweep, an invalid combination (d_model not divisible by num_heads) is recorded
         # with ``invalid_config_value`` and the sweep goes on; otherwise it is an error.
         if cfg.get("invalid_config_value") is None:
-            raise
+            exit_with_error("flaredetect-train", err)
         run_dir = Path(cfg.paths.output_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "invalid_config.txt").write_text(f"{err}\n")

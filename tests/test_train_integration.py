@@ -123,6 +123,10 @@ def test_console_script_subprocess(tmp_path):
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "best checkpoint:" in proc.stdout and "tensorboard --logdir" in proc.stdout
-    runs = list((tmp_path / "outputs" / "debug").iterdir())
+    runs = [p for p in (tmp_path / "outputs" / "debug").iterdir() if p.name != "latest"]
     assert len(runs) == 1 and (runs[0] / "summary.json").is_file()
     assert (runs[0] / ".hydra" / "config.yaml").is_file()
+    latest = tmp_path / "outputs" / "debug" / "latest"  # points at the newest run
+    assert latest.is_symlink() and latest.resolve() == runs[0].resolve()
+    log = (runs[0] / "debug.log").read_text()  # a job without a terminal still shows its progress
+    assert "epoch 0/0: train/loss" in log and "val/f1" in log and "best checkpoint:" in log

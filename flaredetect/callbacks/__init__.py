@@ -1,4 +1,5 @@
 from flaredetect.callbacks.attention_maps import AttentionMaps
 from flaredetect.callbacks.history import TrainingHistory
+from flaredetect.callbacks.resume_state import ResumeState
 
-__all__ = ["AttentionMaps", "TrainingHistory"]
+__all__ = ["AttentionMaps", "ResumeState", "TrainingHistory"]

@@ -1,4 +1,13 @@
-"""Record epoch metrics and draw ``plots/training_history.png`` when fitting ends."""
+"""Write ``metrics_history.json`` and ``plots/training_history.png`` from the module's
+per-epoch metrics.
+
+The rows come from :attr:`flaredetect.lit_module.FlareDetector.epoch_history`, which the
+module fills as it logs each epoch's metrics and saves in every checkpoint: reading
+``trainer.callback_metrics`` from a callback instead gets the previous epoch's values
+(Lightning calls callback hooks before the module's) and loses the rows of a killed run.
+The JSON is rewritten at the start of every epoch (a killed job keeps what it finished)
+and with the figure when fitting ends.
+"""
 from __future__ import annotations
 
 import json
@@ -12,40 +21,30 @@ from flaredetect import plotting
 
 
 class TrainingHistory(L.Callback):
-    """Keeps one row of epoch-level metrics per validation epoch (sanity check excluded)
-    and writes ``metrics_history.json`` and the training-history figure under ``run_dir``."""
-
     def __init__(self, run_dir: str) -> None:
         self.run_dir = Path(run_dir)
-        self.history: list[dict] = []
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        row = {"epoch": trainer.current_epoch}
-        for key, value in trainer.callback_metrics.items():
-            if key.startswith(("train/", "val/")) and not key.endswith("_step"):
-                row[key] = float(value)
-        self.history = [h for h in self.history if h["epoch"] != row["epoch"]] + [row]
+    @staticmethod
+    def rows(pl_module: L.LightningModule) -> list[dict]:
+        return [dict(row) for row in getattr(pl_module, "epoch_history", [])]
 
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # train/* metrics are logged after validation; attach them to this epoch's row.
-        if self.history and self.history[-1]["epoch"] == trainer.current_epoch:
-            for key, value in trainer.callback_metrics.items():
-                if key.startswith("train/") and not key.endswith("_step"):
-                    self.history[-1][key] = float(value)
+    def _write_json(self, rows: list[dict]) -> None:
+        clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
+        tmp = self.run_dir / "metrics_history.json.partial"
+        tmp.write_text(json.dumps(clean, indent=1))
+        tmp.replace(self.run_dir / "metrics_history.json")
+
+    @rank_zero_only
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        rows = self.rows(pl_module)
+        if rows:
+            self._write_json(rows)
 
     @rank_zero_only
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.history:
+        rows = self.rows(pl_module)
+        if not rows:
             return
+        self._write_json(rows)
         (self.run_dir / "plots").mkdir(parents=True, exist_ok=True)
-        clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in h.items()} for h in self.history]
-        (self.run_dir / "metrics_history.json").write_text(json.dumps(clean, indent=1))
-        plotting.save(plotting.training_history(self.history), self.run_dir / "plots" / "training_history.png")
-
-    def state_dict(self) -> dict:
-        return {"history": self.history}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.history = list(state_dict.get("history", []))
+        plotting.save(plotting.training_history(rows), self.run_dir / "plots" / "training_history.png")

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
 from flaredetect.data.augment import Augmentation, augment, centre_offsets, crop
-from flaredetect.data.datasets import WindowDataset
+from flaredetect.data.datasets import EpochShuffleSampler, WindowDataset
 from flaredetect.data.features import window_features
 from flaredetect.data.splits import SPLIT_CODES, SPLITS
 from flaredetect.data.window_file import check_window_file
@@ -111,9 +111,14 @@ class FlareDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if split not in self.datasets:
             raise ValueError(f"no windows for the {split} split in data.sources {list(self.sources)}")
-        return DataLoader(self.datasets[split], batch_size=self.batch_size if shuffle else self.eval_batch_size,
-                          shuffle=shuffle, num_workers=self.num_workers, pin_memory=self.pin_memory,
-                          persistent_workers=self.persistent_workers)
+        dataset = self.datasets[split]
+        # Shuffling and the loader's own seed draw stay off torch's global generator: the
+        # data order of an epoch is then the same in a resumed run (see EpochShuffleSampler).
+        seed = torch.initial_seed() % 2**31
+        return DataLoader(dataset, batch_size=self.batch_size if shuffle else self.eval_batch_size,
+                          sampler=EpochShuffleSampler(dataset, seed) if shuffle else None,
+                          generator=torch.Generator().manual_seed(seed), num_workers=self.num_workers,
+                          pin_memory=self.pin_memory, persistent_workers=self.persistent_workers)
 
     def train_dataloader(self):
         if self.device_resident and self.trainer is not None:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import h5py
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, RandomSampler
 
 # Fields a training batch needs; the rest (tic, energy, ...) stays in the file for evaluation.
 BATCH_FIELDS = ("flux_rel", "quality", "flare_mask", "peak_mask", "noise_sigma")
@@ -47,3 +48,26 @@ class WindowDataset(Dataset):
         state = dict(self.__dict__)
         state["_file"] = None
         return state
+
+
+class EpochShuffleSampler(RandomSampler):
+    """A new permutation every epoch, drawn from ``seed + epoch`` alone (as
+    ``DistributedSampler`` and :class:`flaredetect.gpu_data.DeviceWindowLoader` do).
+
+    ``RandomSampler`` seeds itself from torch's global generator, which the augmentation
+    and dropout also draw from, so a resumed run would see another data order. Lightning
+    calls :meth:`set_epoch` before every epoch, also the first one after a resume; under
+    DDP it replaces this sampler by a ``DistributedSampler`` (it is a ``RandomSampler``).
+    """
+
+    def __init__(self, data_source, seed: int = 0) -> None:
+        super().__init__(data_source)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        yield from torch.randperm(len(self.data_source), generator=generator).tolist()

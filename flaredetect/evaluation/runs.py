@@ -18,6 +18,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from flaredetect.checkpoints import CheckpointError, load_checkpoint
 from flaredetect.lit_module import FlareDetector
 
 log = logging.getLogger(__name__)
@@ -53,10 +54,12 @@ def _pick_checkpoint(run_dir: Path) -> Path:
     summary = run_dir / "summary.json"
     if summary.is_file():
         best = json.loads(summary.read_text()).get("best_checkpoint")
-        if best and Path(best).is_file():
-            return Path(best)
-        if best and (run_dir / "checkpoints" / Path(best).name).is_file():  # run dir was moved
-            return run_dir / "checkpoints" / Path(best).name
+        # The run dir's own file first: a copied or moved run dir must not load the original's.
+        own = run_dir / "checkpoints" / Path(best).name if best else None
+        if own is not None and own.is_file():
+            return own
+        if best and (run_dir / best).is_file():
+            return run_dir / best
     ckpts = run_dir / "checkpoints"
     best = sorted(ckpts.glob("best-*.ckpt"), key=lambda p: (p.stem.rsplit("f1", 1)[-1], p.stat().st_mtime))
     if best:
@@ -95,9 +98,11 @@ def load_module(run: Run, device: str | torch.device = "cpu") -> FlareDetector:
 
     module = build_module(run.cfg)
     try:
-        state = torch.load(run.ckpt, map_location="cpu", weights_only=True)["state_dict"]
-    except Exception as err:  # noqa: BLE001 - report which file failed and why
-        raise RunError(f"cannot read checkpoint {run.ckpt}: {err}") from err
+        state = load_checkpoint(run.ckpt)["state_dict"]
+    except CheckpointError as err:
+        raise RunError(str(err)) from err
+    # Checkpoints written before the best-F1 metric was checkpointed lack its state.
+    state = {**{k: v for k, v in module.state_dict().items() if k.startswith("val_f1_best.")}, **state}
     try:
         module.load_state_dict(state)
     except RuntimeError as err:

@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
+from flaredetect.checkpoints import CheckpointError as _CheckpointReadError, load_checkpoint
 from flaredetect.evaluation.runs import RunError, resolve_run
 
 
@@ -38,9 +39,9 @@ def load_net(path: str | Path, map_location: str | torch.device = "cpu") -> tupl
     run = resolve_run(ckpt=path) if path.is_file() else resolve_run(run_dir=path)
     net = instantiate(run.cfg.model)
     try:
-        state = torch.load(run.ckpt, map_location=map_location, weights_only=True)["state_dict"]
-    except Exception as exc:  # pickle, zip and key errors all mean the same to the user
-        raise RunError(f"{run.ckpt}: not a readable Lightning checkpoint ({type(exc).__name__}: {exc})") from exc
+        state = load_checkpoint(run.ckpt, map_location)["state_dict"]
+    except _CheckpointReadError as exc:
+        raise RunError(str(exc)) from exc
     weights = {k[len("net."):]: v for k, v in state.items() if k.startswith("net.")}
     if not weights:
         raise RunError(f"{run.ckpt}: no 'net.' weights in the state_dict")

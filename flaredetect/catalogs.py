@@ -8,6 +8,13 @@ A catalog is not the truth (it misses weak flares); it is the label set we have.
 Flare extents (``start_time_btjd``/``stop_time_btjd``, used for the per-cadence mask)
 are only given directly by the ultracool-dwarf table; elsewhere they are derived, as
 documented in each reader, and never narrower than one cadence either side of the peak.
+
+Rows that cannot be used are never dropped silently. A row without a usable TIC belongs
+to no star: reading stops, naming the file, column and rows. A row without a usable peak
+time leaves its star's flare times unknown, so the whole star is left out and listed in
+``FlareCatalog.excluded`` (TIC -> one line): kept, that flare would be missing from its
+masks and could sit inside a negative window. A peak column with no usable value at all
+(wrong column or format) stops reading.
 """
 from __future__ import annotations
 
@@ -19,8 +26,6 @@ import numpy as np
 import pandas as pd
 
 from flaredetect.data.lightcurve import BTJD_OFFSET, CADENCE_DAYS, SECONDS_PER_DAY, Flares, LightCurve
-
-
 
 
 def davenport2014_template(t_half: np.ndarray) -> np.ndarray:
@@ -46,11 +51,16 @@ DAVENPORT_AREA = _template_area()  # ~1.827: ED = Amp * FWHM * 1.827 for a templ
 
 
 class FlareCatalog(Mapping):
-    """Flares per TIC. ``catalog[tic]`` gives all flares of a star (time-ordered)."""
+    """Flares per TIC. ``catalog[tic]`` gives all flares of a star (time-ordered).
 
-    def __init__(self, flares_by_tic: dict[int, Flares], name: str = ""):
+    ``excluded`` maps the TICs left out for unusable rows to a one-line reason; they are
+    not in the mapping, and must not be taken for stars without flares.
+    """
+
+    def __init__(self, flares_by_tic: dict[int, Flares], name: str = "", excluded: dict[int, str] | None = None):
         self._by_tic = {int(k): v for k, v in flares_by_tic.items()}
         self.name = name
+        self.excluded = {int(k): v for k, v in (excluded or {}).items()}
 
     def __getitem__(self, tic: int) -> Flares:
         return self._by_tic[int(tic)]
@@ -99,7 +109,8 @@ class FlareCatalog(Mapping):
         return self.for_star(lc.tic, float(np.min(lc.time_btjd)), float(np.max(lc.time_btjd)), by=by)
 
     def __repr__(self) -> str:
-        return f"FlareCatalog({self.name!r}, {len(self)} stars, {self.n_flares} flares)"
+        excluded = f", {len(self.excluded)} excluded" if self.excluded else ""
+        return f"FlareCatalog({self.name!r}, {len(self)} stars, {self.n_flares} flares{excluded})"
 
 
 def _require(df: pd.DataFrame, columns, path) -> None:
@@ -112,6 +123,43 @@ def _num(values, n: int | None = None) -> np.ndarray:
     if values is None:
         return np.full(n, np.nan)
     return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _row_list(labels, limit: int = 5) -> str:
+    """Data rows counted from 1 after the header (the frame's index survives row filters)."""
+    rows = [int(r) + 1 for r in labels]
+    return ", ".join(map(str, rows[:limit])) + (" ..." if len(rows) > limit else "")
+
+
+def _cell(value) -> str:
+    """A raw table value for a message: empty cells (NaN after parsing) say so."""
+    return "an empty cell" if pd.isna(value) else repr(str(value))
+
+
+def _tic_column(values: pd.Series, path, column: str) -> np.ndarray:
+    """TICs as int64; a row without a usable TIC belongs to no star, so it stops the read."""
+    tic = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(tic) | (tic != np.round(tic))
+    if bad.any():
+        raise ValueError(f"{path}: column {column!r}: {int(bad.sum())} of {len(tic)} row(s) have no usable TIC "
+                         f"(rows {_row_list(values.index[bad])}; e.g. {_cell(values[bad].iloc[0])})")
+    return tic.astype(np.int64)
+
+
+def _unusable_peaks(raw: pd.Series, peak: np.ndarray, tic: np.ndarray, path, column: str) -> dict[int, str]:
+    """TIC -> one-line reason for each star with a row whose peak time is not a number."""
+    bad = ~np.isfinite(peak)
+    if len(peak) and bad.all():
+        raise ValueError(f"{path}: column {column!r}: none of the {len(peak)} row(s) holds a usable peak time "
+                         f"(e.g. {_cell(raw.iloc[0])}); check the column and its format")
+    reasons = {}
+    for star in np.unique(tic[bad]):
+        rows = np.flatnonzero(bad & (tic == star))
+        reasons[int(star)] = " ".join(
+            f"TIC {star}: {path}: column {column!r}: {rows.size} row(s) without a usable peak time "
+            f"(rows {_row_list(raw.index[rows])}; e.g. {_cell(raw.iloc[rows[0]])}); star excluded, "
+            f"its flare times are unknown".split())
+    return reasons
 
 
 def _to_btjd(times: np.ndarray, time_offset: float | str, path) -> np.ndarray:
@@ -130,8 +178,11 @@ def _to_btjd(times: np.ndarray, time_offset: float | str, path) -> np.ndarray:
 
 
 def _build(tic, peak_btjd, *, amplitude=None, fwhm_days=None, start_btjd=None, stop_btjd=None,
-           event_id=None, ed_s=None, energy_erg=None, name: str = "") -> FlareCatalog:
-    """Group flat arrays by TIC into a FlareCatalog (rows sorted by peak time)."""
+           event_id=None, ed_s=None, energy_erg=None, name: str = "",
+           excluded: dict[int, str] | None = None) -> FlareCatalog:
+    """Group flat arrays by TIC into a FlareCatalog (rows sorted by peak time), leaving out
+    the ``excluded`` stars (see :func:`_unusable_peaks`)."""
+    excluded = excluded or {}
     tic = np.asarray(tic, dtype=np.int64)
     n = tic.size
     peak = np.asarray(peak_btjd, dtype=np.float64)
@@ -145,7 +196,9 @@ def _build(tic, peak_btjd, *, amplitude=None, fwhm_days=None, start_btjd=None, s
             rows = np.flatnonzero(tic == t)
             event_id[rows[np.argsort(peak[rows], kind="stable")]] = np.arange(rows.size)
     event_id = np.asarray(event_id, dtype=np.int64)
-    good = np.isfinite(peak)
+    good = ~np.isin(tic, list(excluded))
+    if not np.isfinite(peak[good]).all():  # a reader forgot _unusable_peaks: never drop rows silently
+        raise ValueError(f"{name}: non-finite peak times outside the excluded stars")
     by_tic: dict[int, Flares] = {}
     for t in np.unique(tic[good]):
         rows = np.flatnonzero((tic == t) & good)
@@ -155,7 +208,7 @@ def _build(tic, peak_btjd, *, amplitude=None, fwhm_days=None, start_btjd=None, s
             start_time_btjd=start[rows], stop_time_btjd=stop[rows], event_id=event_id[rows],
             ed_s=ed_s[rows], energy_erg=energy_erg[rows], detectable=np.ones(rows.size, dtype=bool),
         )
-    return FlareCatalog(by_tic, name=name)
+    return FlareCatalog(by_tic, name=name, excluded=excluded)
 
 
 def read_guenther2020(path: str | Path, rise_fwhm: float = 1.0, decay_fwhm: float = 3.0) -> FlareCatalog:
@@ -172,17 +225,19 @@ def read_guenther2020(path: str | Path, rise_fwhm: float = 1.0, decay_fwhm: floa
     """
     df = pd.read_csv(path)
     _require(df, ["TIC", "Outbst", "tpeak", "Amp", "FWHMdt"], path)
+    tic = _tic_column(df["TIC"], path, "TIC")
     peak = _to_btjd(_num(df["tpeak"]), BTJD_OFFSET, path)
     amp = _num(df["Amp"])
     fwhm = _num(df["FWHMdt"])
     width = np.where(np.isfinite(fwhm), fwhm, 0.0)
     energy = _num(df["Ebol"]) if "Ebol" in df.columns else None
     return _build(
-        df["TIC"].to_numpy(), peak, amplitude=amp, fwhm_days=fwhm,
+        tic, peak, amplitude=amp, fwhm_days=fwhm,
         start_btjd=peak - np.maximum(rise_fwhm * width, CADENCE_DAYS),
         stop_btjd=peak + np.maximum(decay_fwhm * width, CADENCE_DAYS),
         event_id=_num(df["Outbst"]).astype(np.int64), ed_s=amp * fwhm * DAVENPORT_AREA * SECONDS_PER_DAY,
         energy_erg=energy, name=f"Günther 2020 ({Path(path).name})",
+        excluded=_unusable_peaks(df["tpeak"], peak, tic, path, "tpeak"),
     )
 
 
@@ -265,6 +320,7 @@ def read_pietras2022(path: str | Path, readme: str | Path | None = None, *,
     if missing:
         raise ValueError(f"{path}: missing required column(s) {missing}; found {list(frame.columns)}")
     n = len(frame)
+    tic = _tic_column(frame[cols["tic"]], path, cols["tic"])
     peak = _to_btjd(_num(frame[cols["peak_time"]]), time_offset, path)
     get = lambda key: _num(frame[cols[key]]) if cols[key] is not None else np.full(n, np.nan)  # noqa: E731
     duration = get("duration")
@@ -279,10 +335,11 @@ def read_pietras2022(path: str | Path, readme: str | Path | None = None, *,
         energy = 10.0 ** energy
     width = np.where(np.isfinite(duration), duration, 0.0)
     return _build(
-        _num(frame[cols["tic"]]).astype(np.int64), peak, amplitude=get("amplitude"),
+        tic, peak, amplitude=get("amplitude"),
         start_btjd=peak - np.maximum(rise_fraction * width, CADENCE_DAYS),
         stop_btjd=peak + np.maximum((1 - rise_fraction) * width, CADENCE_DAYS),
         ed_s=ed, energy_erg=energy, name=f"Pietras 2022 ({path.name})",
+        excluded=_unusable_peaks(frame[cols["peak_time"]], peak, tic, path, cols["peak_time"]),
     )
 
 
@@ -300,12 +357,13 @@ def read_ilin_ucd(path: str | Path, real_only: bool = True) -> FlareCatalog:
     _require(df, ["TIC", "tstart", "tstop", "ampl_rec", "ed_rec", "real"], path)
     if real_only:
         df = df[_num(df["real"]) == 1]
+    tic = _tic_column(df["TIC"], path, "TIC")
     start = _num(df["tstart"])
     energy = _num(df["energy"]) if "energy" in df.columns else None
     return _build(
-        df["TIC"].to_numpy(), start, amplitude=_num(df["ampl_rec"]), start_btjd=start,
+        tic, start, amplitude=_num(df["ampl_rec"]), start_btjd=start,
         stop_btjd=_num(df["tstop"]), ed_s=_num(df["ed_rec"]), energy_erg=energy,
-        name=f"UCD vetted ({Path(path).name})",
+        name=f"UCD vetted ({Path(path).name})", excluded=_unusable_peaks(df["tstart"], start, tic, path, "tstart"),
     )
 
 
@@ -342,11 +400,14 @@ def read_flare_csv(path: str | Path, columns: dict, *, query: str | None = None)
     col = lambda key: _num(df[mapping[key]]) if key in mapping else None  # noqa: E731
     shift = lambda a: None if a is None else a - offset  # noqa: E731
     event = col("event_id")
+    tic = _tic_column(df[mapping["tic"]], path, mapping["tic"])
+    peak = shift(col("peak_time"))
     return _build(
-        df[mapping["tic"]].to_numpy(), shift(col("peak_time")), amplitude=col("amplitude"),
+        tic, peak, amplitude=col("amplitude"),
         fwhm_days=col("fwhm_days"), start_btjd=shift(col("start_time")), stop_btjd=shift(col("stop_time")),
         event_id=None if event is None else event.astype(np.int64), ed_s=col("ed_s"),
         energy_erg=col("energy_erg"), name=Path(path).name,
+        excluded=_unusable_peaks(df[mapping["peak_time"]], peak, tic, path, mapping["peak_time"]),
     )
 
 

@@ -2,21 +2,34 @@
 
 Pipeline (resumable, streaming, parallel over stars):
 
-1. Read the catalog in the main process (a catalog missing a required column stops the
-   run here, with one line, before any work: without labels nothing can be prepared).
+1. Check the run before any work, each failure one line naming the key or input:
+   ``split_fractions`` (three shares >= 0 summing to 1, train > 0), the catalog (readable,
+   required columns, at least one usable star; see :mod:`flaredetect.catalogs` for rows
+   without a usable TIC or peak time), and the targets (at least one catalogued star among
+   the light curves: without labels nothing can be prepared).
 2. List the targets: for ``source.kind=local`` the light-curve files grouped by TIC (from
    the file name, else the FITS header); for ``source.kind=mast`` the TICs (default: every
-   catalogued star plus ``negatives.tics``).
+   catalogued star plus ``negatives.tics``). Stars the catalog excluded (a row without a
+   usable peak time: their flare times are unknown) are no targets, so they never give
+   negatives; each is one ``skipped`` line.
 3. Each star is one task in a process pool (``workers``): read and clean each of its light
    curves, check it, attach the catalogued flares, cut windows with the shared
    :func:`~flaredetect.data.windowing.cut_windows`, and commit the result atomically as
    ``<work_dir>/<config hash>/<star>.npz`` (temporary name + rename). A re-run skips
    committed stars; stars whose task failed unexpectedly (or, for MAST, whose download
-   failed) are not committed and are retried.
+   failed) are not committed and are retried. Per-star problems are one line per star in
+   the manifest's ``skipped``/``warnings``; the run goes on.
 4. Assemble: choose negatives to reach ``window.negatives_per_positive`` over the whole set,
-   assign the star-grouped split, and append star by star to the final HDF5 through
-   :class:`~flaredetect.data.window_file.WindowFileWriter` (``complete`` flag, atomic
-   rename), then write ``manifest.json``.
+   assign the star-grouped split (0 windows is an error), and append star by star through
+   :class:`~flaredetect.data.window_file.WindowFileWriter` to ``windows.h5.new``.
+
+Publishing: the previous ``windows.h5`` and its ``manifest.json`` are never removed before
+the new pair is ready. The staged file is checked (complete, the planned window count),
+then renamed over ``windows.h5`` and the new manifest over ``manifest.json`` (both carry the
+same ``run_id``). A run that fails at any point writes ``manifest.failed.json``
+(``complete: false``, ``error``, ``previous_output_kept``) beside them and leaves the previous
+pair untouched; ``main`` prints the error as one line on stderr and exits 1. The next
+successful run removes ``manifest.failed.json``.
 
 Labels and masks
 ----------------
@@ -44,6 +57,7 @@ import multiprocessing
 import os
 import sys
 import time
+import uuid
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -55,7 +69,7 @@ from omegaconf import DictConfig, OmegaConf
 from flaredetect import CONFIG_DIR  # not via flaredetect.train: that would import torch into every worker
 from flaredetect.data.lightcurve import CADENCE_DAYS, Flares, LightCurve, robust_noise_sigma
 from flaredetect.data.splits import SPLITS, split_stars
-from flaredetect.data.window_file import WindowFileWriter
+from flaredetect.data.window_file import WindowFileWriter, check_window_file
 from flaredetect.data.windowing import (KIND_HARD_NEGATIVE, KIND_POSITIVE, WINDOW_FIELDS, WindowSpec,
                                         concat_windows, cut_windows, peak_indices, segments)
 from flaredetect.utils import to_builtin
@@ -70,6 +84,8 @@ EXTRA_FIELDS = {
     "peak_time_btjd": "float64",   # peak of the brightest catalogued flare in the centre crop (NaN if none)
 }
 ALL_FIELDS = {**WINDOW_FIELDS, **EXTRA_FIELDS}
+MANIFEST = "manifest.json"                # describes the windows.h5 beside it
+FAILED_MANIFEST = "manifest.failed.json"  # the latest failed run; removed by the next success
 
 # TESS sectors last ~27.3 days; sector 1 is centred near BTJD 1339.2. This linear model
 # matches every sector of years 1-6 to within ~3 days, enough to catch a light curve
@@ -88,6 +104,10 @@ def _one_line(text) -> str:
 
 class TargetError(ValueError):
     """A target (light curve or star) cannot be used; the message is one line."""
+
+
+class PrepareError(ValueError):
+    """The run as configured cannot give a data set; the one-line message names the key or input."""
 
 
 # ---------------------------------------------------------------------------- targets
@@ -369,9 +389,9 @@ def negative_quotas(capacity: dict[str, int], total: int) -> dict[str, int]:
     return alloc
 
 
-def assemble(work_dir: Path, keys: list[str], output: Path, spec: WindowSpec, ratio: float, seed: int,
-             fractions, provenance: dict) -> dict:
-    """Select negatives, split stars and append every committed star to ``output``."""
+def plan_assembly(work_dir: Path, keys: list[str], ratio: float, seed: int, fractions) -> dict:
+    """Decide what goes in the file before writing it: each star's negative quota and split,
+    and the totals (so an empty result is refused before anything is written)."""
     meta = {}
     for key in keys:
         with np.load(work_dir / f"{key}.npz", allow_pickle=False) as data:
@@ -386,11 +406,17 @@ def assemble(work_dir: Path, keys: list[str], output: Path, spec: WindowSpec, ra
     # Stratified by flaring / negative-only stars, so every split gets positives.
     split_of = {**split_stars(np.array(sorted(others), dtype=np.int64), fractions, seed),
                 **split_stars(np.array(sorted(flaring), dtype=np.int64), fractions, seed)} if meta else {}
+    return {"keys": sorted(meta), "quotas": quotas, "split_of": split_of,
+            "n_positive": n_pos, "n_windows": n_pos + sum(quotas.values())}
 
+
+def assemble(work_dir: Path, plan: dict, output: Path, spec: WindowSpec, seed: int, provenance: dict) -> dict:
+    """Append every planned star to ``output`` (chosen negatives, assigned split); the counts per split."""
+    quotas, split_of = plan["quotas"], plan["split_of"]
     counts = {s: {"windows": 0, "positives": 0, "negatives": 0, "hard_negatives": 0, "flares_in_positives": 0,
                   "stars": 0, "flaring_stars": 0} for s in SPLITS}
     with WindowFileWriter(output, spec, extra=EXTRA_FIELDS, provenance=provenance) as writer:
-        for key in sorted(meta):
+        for key in plan["keys"]:
             with np.load(work_dir / f"{key}.npz", allow_pickle=False) as data:
                 windows = {k: data[k][...] for k in ALL_FIELDS}
             kind = windows["kind"]
@@ -463,38 +489,116 @@ def load_catalog(cfg_catalog: dict):
         raise TargetError(_one_line(f"catalog {cfg_catalog.get('path')}: {cause}")) from exc
 
 
-def prepare(cfg: DictConfig) -> dict:
-    """Run the whole preparation as configured; returns the manifest (also written as JSON)."""
-    started = time.perf_counter()
-    output_dir = Path(cfg.output_dir)
-    output = output_dir / cfg.output_name
-    manifest_path = output_dir / "manifest.json"
-    output_dir.mkdir(parents=True, exist_ok=True)
-    settings = _settings(cfg, Path("."))
-    work_dir = Path(cfg.work_dir) / _config_hash(settings)
-    settings["work_dir"] = str(work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    for stale in (output, manifest_path):  # a stale file must never pass for this run's result
-        stale.unlink(missing_ok=True)
-    spec = WindowSpec(**settings["window"])
-    manifest: dict = {"complete": False, "output": str(output), "work_dir": str(work_dir),
-                      "config": _config_dict(cfg), "skipped": [], "warnings": []}
-
+def check_split_fractions(value) -> tuple[float, float, float]:
+    """The train/val/test shares, checked before any work (the split is only drawn at assembly)."""
+    shown = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
     try:
-        catalog = load_catalog(settings["catalog"])
+        shares = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        shares = ()
+    if len(shares) != 3 or not np.isfinite(shares).all() or min(shares) < 0 or abs(sum(shares) - 1.0) > 1e-6:
+        raise PrepareError(f"split_fractions={shown} must be three shares (train, val, test), each >= 0, "
+                           f"summing to 1, e.g. [0.8, 0.1, 0.1]")
+    if shares[0] == 0:
+        raise PrepareError(f"split_fractions={shown} puts no star in train: the first (train) share must be > 0")
+    return shares
+
+
+def _checked_catalog(cfg_catalog: dict):
+    """The catalog, or a PrepareError: an unreadable or empty catalog cannot label anything."""
+    try:
+        catalog = load_catalog(cfg_catalog)
     except TargetError as exc:
-        log.error("%s", exc)
-        manifest["skipped"].append({"target": f"catalog {settings['catalog'].get('path')}", "reason": str(exc)})
-        manifest["error"] = str(exc)
-        _write_manifest(manifest_path, manifest)
-        return manifest
-    log.info("catalog: %r", catalog)
-    targets, skipped = list_targets(settings["source"], set(catalog), settings["negatives"]["tics"])
+        raise PrepareError(str(exc)) from exc
+    if len(catalog) == 0:
+        why = (f"all {len(catalog.excluded)} star(s) excluded for unusable peak times" if catalog.excluded
+               else "it lists no flares (after its row filter)")
+        raise PrepareError(f"catalog.path={cfg_catalog.get('path')}: nothing to label: {why}")
+    return catalog
+
+
+def _excluded_stars(catalog) -> list[dict]:
+    """One ``skipped`` line per star the catalog left out (its flare times are unknown)."""
+    return [{"target": f"TIC {tic}", "reason": reason} for tic, reason in sorted(catalog.excluded.items())]
+
+
+def _targets(settings: dict, catalog) -> tuple[list[dict], list[dict]]:
+    """Targets with their flares attached; stars the catalog excluded are not targets at all
+    (they would otherwise pass for flare-free stars and give negatives)."""
+    try:
+        targets, skipped = list_targets(settings["source"], set(catalog), settings["negatives"]["tics"])
+    except TargetError as exc:
+        raise PrepareError(str(exc)) from exc
+    targets = [t for t in targets if t["tic"] not in catalog.excluded]
     for tgt in targets:
         if tgt["tic"] is not None and tgt["tic"] in catalog:
             tgt["flares"], tgt["in_catalog"] = catalog[tgt["tic"]], True
-    manifest["skipped"] += skipped
+    return targets, skipped
 
+
+def _require_catalogued_target(targets: list[dict], catalog, catalog_path, source: dict) -> None:
+    """Without a catalogued star among the targets there is nothing to label: stop before any work."""
+    if any(t.get("in_catalog") for t in targets):
+        return
+    where = f"source.paths={source.get('paths')}" if source.get("kind", "local") == "local" \
+        else f"source.tics={source.get('tics')}"
+    if not targets:
+        raise PrepareError(f"no light curves to read: {where} yields no target")
+    tics = sorted(t["tic"] for t in targets if t["tic"] is not None)
+    shown = ", ".join(map(str, tics[:5])) + (" ..." if len(tics) > 5 else "")
+    raise PrepareError(f"no target has catalogued flares: none of the {len(targets)} target(s) of {where} "
+                       f"(TIC {shown or 'unknown'}) is among the {len(catalog)} stars of catalog.path={catalog_path}")
+
+
+def _require_windows(plan: dict, n_stars: int, skipped: list[dict]) -> None:
+    """A data set without windows is a failure, not a result. Negatives are drawn per
+    positive, so no windows means not one catalogued flare gave a positive window."""
+    if plan["n_windows"]:
+        return
+    first = f"; first: {skipped[0]['reason']}" if skipped else ""
+    raise PrepareError(_one_line(f"no windows: no catalogued flare peak lies on a usable cadence of the {n_stars} "
+                                 f"committed star(s); {len(skipped)} target(s) skipped, listed in "
+                                 f"{FAILED_MANIFEST}{first}"))
+
+
+def prepare(cfg: DictConfig) -> dict:
+    """Run the whole preparation as configured; returns the manifest.
+
+    Success replaces ``windows.h5`` and ``manifest.json`` together; a failure writes
+    ``manifest.failed.json`` (``complete: false``, ``error``) and leaves the previous pair
+    untouched. Unexpected exceptions are recorded the same way and re-raised.
+    """
+    output = Path(cfg.output_dir) / cfg.output_name
+    manifest: dict = {"complete": False, "output": str(output), "run_id": uuid.uuid4().hex[:12],
+                      "config": _config_dict(cfg), "skipped": [], "warnings": []}
+    try:
+        _prepare(cfg, output, manifest)
+    except PrepareError as exc:
+        _record_failure(output, manifest, str(exc))
+    except BaseException as exc:  # a bug or an interrupt: recorded, then shown with its traceback
+        _record_failure(output, manifest, _one_line(f"{type(exc).__name__}: {exc}"))
+        raise
+    return manifest
+
+
+def _prepare(cfg: DictConfig, output: Path, manifest: dict) -> None:
+    """The pipeline; fills ``manifest`` in place and publishes only a complete, non-empty result."""
+    started = time.perf_counter()
+    fractions = check_split_fractions(cfg.split_fractions)
+    settings = _settings(cfg, Path("."))
+    work_dir = Path(cfg.work_dir) / _config_hash(settings)
+    settings["work_dir"] = manifest["work_dir"] = str(work_dir)
+    spec = WindowSpec(**settings["window"])
+
+    catalog = _checked_catalog(settings["catalog"])
+    log.info("catalog: %r", catalog)
+    manifest["catalog"] = getattr(catalog, "name", "")
+    manifest["skipped"] += _excluded_stars(catalog)
+    targets, skipped = _targets(settings, catalog)
+    manifest["skipped"] += skipped
+    _require_catalogued_target(targets, catalog, settings["catalog"].get("path"), settings["source"])
+
+    work_dir.mkdir(parents=True, exist_ok=True)
     done = {t["key"] for t in targets if (work_dir / f"{t['key']}.npz").is_file()}
     pending = [t for t in targets if t["key"] not in done]
     log.info("%d stars: %d already committed in %s, %d to process with %d worker(s)",
@@ -510,19 +614,21 @@ def prepare(cfg: DictConfig) -> dict:
     for r in reports:
         manifest["skipped"] += r["skipped"]
         manifest["warnings"] += r["warnings"]
+    plan = plan_assembly(work_dir, keys, float(settings["window"]["negatives_per_positive"]),
+                         settings["seed"], fractions)
+    _require_windows(plan, len(keys), manifest["skipped"])
+
     in_catalog_tics = {t["tic"] for t in targets if t.get("in_catalog")}
-    provenance = {"source": "flaredetect-prepare", "catalog": getattr(catalog, "name", ""),
+    provenance = {"source": "flaredetect-prepare", "catalog": manifest["catalog"], "run_id": manifest["run_id"],
                   "config_hash": work_dir.name, "window": settings["window"],
                   "negatives": settings["negatives"], "seed": settings["seed"]}
-    counts = assemble(work_dir, keys, output, spec, float(settings["window"]["negatives_per_positive"]),
-                      settings["seed"], tuple(cfg.split_fractions), provenance)
+    counts = assemble(work_dir, plan, _staged(output), spec, settings["seed"], provenance)
     total = {k: sum(c[k] for c in counts.values()) for k in counts["train"]}
     manifest.update({
         "complete": True,
-        "catalog": getattr(catalog, "name", ""),
         "counts": {**counts, "total": total},
         "stars": {"targets": len(targets), "committed": len(keys), "failed": len(failed),
-                  "in_catalog": len(in_catalog_tics),
+                  "in_catalog": len(in_catalog_tics), "excluded_by_catalog": len(catalog.excluded),
                   "catalog_stars_without_light_curve": len(set(catalog) - {t["tic"] for t in targets})
                   if settings["source"].get("kind", "local") == "local" else None},
         "light_curves": {"read": len(seconds),
@@ -536,10 +642,9 @@ def prepare(cfg: DictConfig) -> dict:
         log.warning("skipped: %s", item["reason"])
     for item in manifest["warnings"]:
         log.info("note: %s", item["reason"])
-    _write_manifest(manifest_path, manifest)
+    _publish(output, manifest)
     log.info("wrote %s: %d windows (%d positives) from %d stars; manifest %s", output, total["windows"],
-             total["positives"], total["stars"], manifest_path)
-    return manifest
+             total["positives"], total["stars"], output.parent / MANIFEST)
 
 
 def _run_pool(pending: list[dict], settings: dict, workers: int, n_total: int, n_done: int,
@@ -570,21 +675,54 @@ def _run_pool(pending: list[dict], settings: dict, workers: int, n_total: int, n
     return sorted(failed, key=lambda r: r["key"])
 
 
-def _write_manifest(path: Path, manifest: dict) -> None:
+def _staged(output: Path) -> Path:
+    """Where the new window file is built and checked before it replaces ``output``."""
+    return output.with_name(output.name + ".new")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write atomically (temporary name + rename): a reader sees the old or the new file."""
     tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(to_builtin(manifest), indent=2, sort_keys=True, default=str))
+    tmp.write_text(json.dumps(to_builtin(data), indent=2, sort_keys=True, default=str))
     os.replace(tmp, path)
+
+
+def _publish(output: Path, manifest: dict) -> None:
+    """Check the staged file, then replace the window file and its manifest (same ``run_id``);
+    only a kill between the two renames could pair a new file with the old manifest."""
+    staged = _staged(output)
+    n_windows = check_window_file(staged)["n_windows"]
+    if n_windows != manifest["counts"]["total"]["windows"]:
+        raise PrepareError(f"{staged}: holds {n_windows} windows, expected {manifest['counts']['total']['windows']}")
+    manifest_path = output.parent / MANIFEST
+    staged_manifest = manifest_path.with_name(manifest_path.name + ".new")
+    _write_json(staged_manifest, manifest)
+    os.replace(staged, output)
+    os.replace(staged_manifest, manifest_path)
+    (output.parent / FAILED_MANIFEST).unlink(missing_ok=True)  # describes an older, superseded run
+
+
+def _record_failure(output: Path, manifest: dict, error: str) -> None:
+    """Record a failed run beside the previous result, which stays as it was."""
+    manifest.update({"complete": False, "error": error, "previous_output_kept": output.is_file()})
+    _staged(output).unlink(missing_ok=True)
+    log.error("%s", error)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _write_json(output.parent / FAILED_MANIFEST, manifest)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="prepare")
 def main(cfg: DictConfig) -> None:
     manifest = prepare(cfg)
     if not manifest.get("complete"):
-        print(f"flaredetect-prepare: {manifest.get('error', 'failed')}", file=sys.stderr)
+        output = Path(manifest["output"])
+        kept = f"previous {output.name} kept" if manifest.get("previous_output_kept") else f"no {output.name} written"
+        print(_one_line(f"flaredetect-prepare: failed: {manifest.get('error', 'unknown error')} "
+                        f"({kept}; details in {output.parent / FAILED_MANIFEST})"), file=sys.stderr)
         sys.exit(1)
     total = manifest["counts"]["total"]
     spl = manifest["seconds_per_light_curve"]
-    print(f"\nwindow file:   {manifest['output']}\nmanifest:      {Path(manifest['output']).parent / 'manifest.json'}\n"
+    print(f"\nwindow file:   {manifest['output']}\nmanifest:      {Path(manifest['output']).parent / MANIFEST}\n"
           f"windows:       {total['windows']} ({total['positives']} positive, {total['negatives']} negative) "
           f"from {total['stars']} stars\nskipped:       {len(manifest['skipped'])} target(s), see the manifest\n"
           f"s/light curve: {spl['mean']}\n")

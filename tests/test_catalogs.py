@@ -209,3 +209,29 @@ def test_missing_column_names_file_and_column(tmp_path, shared_data):
     pd.DataFrame({"TIC": [1], "tstart": [1.0]}).to_csv(ucd, index=False)
     with pytest.raises(ValueError, match=r"ucd\.csv: missing required column.*'tstop'"):
         read_ilin_ucd(ucd)
+
+
+def _guenther_rows(path, tpeak: list, tic: list | None = None):
+    """A minimal Günther-layout table; ``tpeak`` as the file would hold it (text allowed)."""
+    n = len(tpeak)
+    pd.DataFrame({"TIC": tic or [7, 7, 8, 8][:n], "Outbst": list(range(1, n + 1)), "tpeak": tpeak,
+                  "Amp": [0.1] * n, "FWHMdt": [0.01] * n}).to_csv(path, index=False)
+    return path
+
+
+def test_unparseable_peak_time_excludes_its_star_naming_file_column_and_rows(tmp_path):
+    path = _guenther_rows(tmp_path / "typo.csv", [2458400.5, "2458401.2x", 2458402.0, 2458403.0])
+    cat = read_guenther2020(path)
+    assert 7 not in cat and sorted(cat) == [8] and cat.n_flares == 2  # not a star without flares: excluded
+    reason = cat.excluded[7]
+    assert "typo.csv" in reason and "column 'tpeak'" in reason and "1 row(s)" in reason and "rows 2;" in reason
+    assert "'2458401.2x'" in reason and "\n" not in reason
+    generic = read_flare_csv(path, {"tic": "TIC", "peak_time": "tpeak", "time_offset": 2457000})
+    assert sorted(generic) == [8] and "column 'tpeak'" in generic.excluded[7]
+
+
+def test_no_usable_peak_time_or_tic_stops_the_read(tmp_path):
+    with pytest.raises(ValueError, match=r"all_text\.csv: column 'tpeak': none of the 2 row\(s\)"):
+        read_guenther2020(_guenther_rows(tmp_path / "all_text.csv", ["noon", "dusk"]))
+    with pytest.raises(ValueError, match=r"no_tic\.csv: column 'TIC': 1 of 2 row\(s\) have no usable TIC \(rows 2"):
+        read_guenther2020(_guenther_rows(tmp_path / "no_tic.csv", [2458400.5, 2458401.0], tic=[7, "TIC?"]))

@@ -195,8 +195,108 @@ def test_bad_inputs_give_one_line_reasons(shared_data, tmp_path):
     assert not manifest["complete"] and "missing required column(s) ['Amp']" in manifest["error"]
     assert "\n" not in manifest["error"]
     assert not Path(manifest["output"]).exists()
-    saved = json.loads((Path(manifest["output"]).parent / "manifest.json").read_text())
-    assert saved["skipped"][0]["reason"] == manifest["error"]
+    saved = json.loads((Path(manifest["output"]).parent / "manifest.failed.json").read_text())
+    assert not saved["complete"] and saved["error"] == manifest["error"]
+
+
+# ------------------------------------------------- failed runs keep the previous data set
+
+STAR = "tess/tic002760232_s02.npy"  # one catalogued star: a previous run in about a second
+
+
+@pytest.fixture
+def previous_run(shared_data, tmp_path):
+    """A good data set already in place, as a failed re-run would find it."""
+    catalog = _guenther_subset(shared_data, tmp_path / "good.csv", [2760232])
+    manifest = prepare(prepare_cfg(tmp_path, [f"source.paths=[{shared_data / STAR}]", f"catalog.path={catalog}"]))
+    assert manifest["complete"]
+    out_dir = Path(manifest["output"]).parent
+    return {"dir": out_dir, "files": {name: (out_dir / name).read_bytes() for name in ("windows.h5", "manifest.json")}}
+
+
+def _assert_previous_kept(previous: dict, error_part: str) -> dict:
+    """The old pair byte for byte, and the failure recorded beside it; returns that record."""
+    for name, content in previous["files"].items():
+        assert (previous["dir"] / name).read_bytes() == content, f"{name} was changed by the failed run"
+    assert not list(previous["dir"].glob("windows.h5.*")), "a staged file was left behind"
+    failed = json.loads((previous["dir"] / "manifest.failed.json").read_text())
+    assert failed["complete"] is False and failed["previous_output_kept"] is True
+    assert error_part in failed["error"] and "\n" not in failed["error"]
+    return failed
+
+
+def _run_main(tmp_path: Path, overrides: list[str]) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "flaredetect.prepare", f"paths.data_dir={tmp_path / 'data'}", "progress=false",
+           "workers=0", f"hydra.run.dir={tmp_path / 'hydra'}", *overrides]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def _assert_one_line_failure(proc: subprocess.CompletedProcess, error_part: str) -> None:
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("flaredetect-prepare:")]
+    assert len(lines) == 1 and error_part in lines[0] and "previous windows.h5 kept" in lines[0], proc.stderr[-2000:]
+
+
+def test_empty_catalog_keeps_previous_windows_file_and_exits_nonzero(previous_run, shared_data, tmp_path):
+    empty = tmp_path / "empty.csv"
+    pd.read_csv(shared_data / "catalogs/guenther2020.csv", nrows=0).to_csv(empty, index=False)
+    proc = _run_main(tmp_path, [f"source.paths=[{shared_data / STAR}]", f"catalog.path={empty}"])
+    _assert_one_line_failure(proc, "nothing to label")
+    failed = _assert_previous_kept(previous_run, f"catalog.path={empty}")
+    assert "work_dir" in failed and not list(Path(failed["work_dir"]).glob("*.npz"))  # stopped before any star
+
+
+def test_catalog_matching_no_light_curve_is_an_error_before_any_star_is_processed(previous_run, shared_data,
+                                                                                   tmp_path):
+    other = _guenther_subset(shared_data, tmp_path / "other.csv", [358108509])  # its light curve is not given
+    manifest = prepare(prepare_cfg(tmp_path, [f"source.paths=[{shared_data / STAR}]", f"catalog.path={other}"]))
+    assert not manifest["complete"]
+    assert "no target has catalogued flares" in manifest["error"] and "2760232" in manifest["error"]
+    assert not Path(manifest["work_dir"]).exists() or not list(Path(manifest["work_dir"]).glob("*.npz"))
+    _assert_previous_kept(previous_run, f"catalog.path={other}")
+
+
+def test_unparseable_tpeak_is_reported_and_its_star_excluded(shared_data, tmp_path):
+    catalog = _guenther_subset(shared_data, tmp_path / "cat.csv", [2760232, 2761472])
+    df = pd.read_csv(catalog)
+    df["tpeak"] = df["tpeak"].astype(object)
+    df.loc[df.index[df["TIC"] == 2761472][0], "tpeak"] = "2458370.1x"  # a typo, not a time
+    df.to_csv(catalog, index=False)
+    sources = [shared_data / "tess/tic002760232_s02.npy", shared_data / "tess/tic002761472_s02.npy"]
+    manifest = prepare(prepare_cfg(tmp_path, ["source.paths=[" + ",".join(map(str, sources)) + "]",
+                                              f"catalog.path={catalog}"]))
+    assert manifest["complete"]
+    # Its other 21 flares are unlabelled without it: not a single window of it, negatives included.
+    w = read_window_file(manifest["output"], fields=["tic"])
+    assert set(np.unique(w["tic"])) == {2760232}
+    reasons = {item["target"]: item["reason"] for item in manifest["skipped"]}
+    assert "TIC 2761472" in reasons, "the unusable row was dropped silently"
+    assert "cat.csv" in reasons["TIC 2761472"] and "'tpeak'" in reasons["TIC 2761472"]
+    assert "1 row(s)" in reasons["TIC 2761472"] and "excluded" in reasons["TIC 2761472"]
+    assert manifest["stars"]["excluded_by_catalog"] == 1
+
+
+@pytest.mark.parametrize("fractions", ["[0.5,0.2]", "[0.6,0.3,0.3]", "[1.1,0.0,-0.1]", "[0.0,0.5,0.5]", "0.8"])
+def test_invalid_split_fractions_is_an_error_naming_split_fractions(tmp_path, fractions):
+    cfg = prepare_cfg(tmp_path, [f"split_fractions={fractions}", f"source.paths=[{tmp_path / 'lcs'}]",
+                                 f"catalog.path={tmp_path / 'unread.csv'}"])
+    manifest = prepare(cfg)
+    assert not manifest["complete"] and manifest["error"].startswith("split_fractions=")
+    assert "work_dir" not in manifest  # checked before anything else
+    saved = json.loads((Path(manifest["output"]).parent / "manifest.failed.json").read_text())
+    assert saved["error"] == manifest["error"]
+
+
+def test_zero_windows_is_an_error_and_the_previous_windows_file_stays(previous_run, shared_data, tmp_path):
+    lcs = tmp_path / "short"
+    lcs.mkdir()
+    np.save(lcs / "tic002760232_s02.npy", np.load(shared_data / STAR)[:, :80])  # shorter than a window
+    catalog = _guenther_subset(shared_data, tmp_path / "same.csv", [2760232])
+    manifest = prepare(prepare_cfg(tmp_path, [f"source.paths=[{lcs}]", f"catalog.path={catalog}",
+                                              f"work_dir={tmp_path / 'fresh_work'}"]))  # not the previous star
+    assert not manifest["complete"] and manifest["error"].startswith("no windows")
+    failed = _assert_previous_kept(previous_run, "shorter than a window")
+    assert [item["target"] for item in failed["skipped"]] == ["tic002760232_s02.npy"]
 
 
 def test_negative_quotas_spread_evenly():

@@ -1,5 +1,10 @@
 """flaredetect: find stellar flares in TESS light curves with a transformer."""
+import warnings
 from pathlib import Path
+
+# lightkurve warns at import that an optional PRF-fitting dependency is missing; flaredetect
+# never fits PRFs, so every command would print an irrelevant warning.
+warnings.filterwarnings("ignore", message=".*tpfmodel submodule is not available.*")
 
 # conf/ sits next to the package in the repository (editable install, see README).
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")

@@ -61,3 +61,49 @@ def _window_length(cfg: DictConfig) -> int | None:
         if window is not None and "length" in window:
             return int(window.length)
     return None
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_predict_config(cfg: DictConfig) -> None:
+    """Every flaredetect-predict setting, before the checkpoint or any file is read."""
+    from flaredetect.data.cleaning import resolve_bitmask
+    from flaredetect.inference.candidates import SignificanceGate
+    from flaredetect.inference.events import EventParams
+    from flaredetect.inference.scoring import HEADS, REDUCTIONS
+
+    problems: list[str] = []
+    stride, batch = cfg.get("stride"), cfg.get("batch_size", 1024)
+    if stride is not None and not (_is_int(stride) and stride >= 1):
+        problems.append(f"stride={stride} must be an integer >= 1 (or null: half a window)")
+    if not (_is_int(batch) and batch >= 1):
+        problems.append(f"batch_size={batch} must be an integer >= 1")
+    if cfg.get("head") is not None and cfg.head not in HEADS:
+        problems.append(f"head={cfg.head} must be one of {list(HEADS)} (or null: what the checkpoint has)")
+    if cfg.get("reduce", "mean") not in REDUCTIONS:
+        problems.append(f"reduce={cfg.reduce} must be one of {list(REDUCTIONS)}")
+    for key in ("threads", "tic", "sector"):
+        value = cfg.get(key)
+        if value is not None and not (_is_int(value) and value >= (1 if key == "threads" else 0)):
+            problems.append(f"{key}={value} must be a non-negative integer{' >= 1' if key == 'threads' else ''} "
+                            f"(or null)")
+    for key in ("luminosity_erg_s", "low_sigma"):
+        value = cfg.get(key)
+        if value is not None and not (isinstance(value, (int, float)) and value > 0):
+            problems.append(f"{key}={value} must be > 0 (or null)")
+    try:
+        resolve_bitmask(cfg.get("quality_bitmask", "default"))
+    except (TypeError, ValueError) as err:
+        problems.append(f"quality_bitmask: {err}")
+    for key, factory in (("events", EventParams), ("candidates", SignificanceGate)):
+        section = cfg.get(key)
+        if section is None:
+            continue
+        try:
+            factory(**section)
+        except (TypeError, ValueError) as err:  # the dataclasses name their keys
+            problems.append(f"{key}: {err}" if not str(err).startswith(f"{key}.") else str(err))
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))

@@ -4,58 +4,105 @@ light curves, from a trained run (its own saved config rebuilds the network).
 Writes per light curve ``<stem>_flares.ecsv``, ``<stem>_prob.ecsv`` (time series with a
 ``flare_prob`` column), ``<stem>_prob.npy`` (aligned with the input file's cadences, NaN
 where cleaning dropped a cadence) and ``<stem>.png``, plus ``predictions.json``.
+
+Settings are checked before any file is read; the tables and ``predictions.json`` record
+the checkpoint (path within its run dir and sha256), the flaredetect version and every
+setting. The exit code is 0 only when every input produced its outputs; otherwise 1, with
+the failures one line each on stderr and in ``predictions.json``, the other outputs kept.
 """
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from flaredetect.inference import EventParams, Predictor, SignificanceGate, load_net, run_prediction, window_geometry
 from flaredetect import CONFIG_DIR
-from flaredetect.utils import write_json
+from flaredetect.checkpoints import sha256
+from flaredetect.config_checks import ConfigError, check_predict_config
+from flaredetect.evaluation.runs import RunError, resolve_run
+from flaredetect.inference import EventParams, Predictor, SignificanceGate, load_net, run_prediction, window_geometry
+from flaredetect.utils import exit_with_error, package_versions, point_latest, write_json
 
 log = logging.getLogger(__name__)
 
 
+def resolve_head(head: str | None, net) -> str:
+    """``head`` as asked, or (null) what the checkpoint has: ``cadence`` when the network
+    has a per-cadence head, else ``window``."""
+    has_cadence = getattr(net, "cadence_head", None) is not None
+    if head is None:
+        return "cadence" if has_cadence else "window"
+    if head == "cadence" and not has_cadence:
+        raise ConfigError("head=cadence but the checkpoint's network has no per-cadence head "
+                          "(trained with model.cadence_head=false): use head=window, or leave head unset")
+    return head
+
+
 def build_predictor(cfg: DictConfig) -> Predictor:
     """Network from ``cfg.ckpt`` and the window/event settings of a predict config."""
+    check_predict_config(cfg)
     net, train_cfg = load_net(cfg.ckpt)
     geometry = window_geometry(train_cfg)
-    return Predictor(net=net, length=geometry["length"], stride=cfg.get("stride"), head=cfg.get("head", "cadence"),
+    return Predictor(net=net, length=geometry["length"], stride=cfg.get("stride"), head=resolve_head(cfg.get("head"), net),
                      reduce=cfg.get("reduce", "mean"), max_gap_cadences=geometry["max_gap_cadences"],
                      batch_size=int(cfg.get("batch_size", 1024)),
                      events=EventParams(**OmegaConf.to_container(cfg.events, resolve=True)),
                      gate=SignificanceGate(**cfg.candidates) if cfg.get("candidates") else None)
 
 
+def provenance(cfg: DictConfig, predictor: Predictor) -> dict:
+    """What made these outputs: the checkpoint (path within its run dir, sha256), the
+    flaredetect version and every predict setting (the head as resolved)."""
+    ckpt = Path(cfg.ckpt)
+    run = resolve_run(ckpt=ckpt) if ckpt.is_file() else resolve_run(run_dir=ckpt)
+    settings = OmegaConf.to_container(cfg, resolve=True)
+    for key in ("paths", "hydra", "defaults"):
+        settings.pop(key, None)
+    settings["head"] = predictor.head
+    return {"checkpoint": {"run_dir": str(run.run_dir), "file": str(run.ckpt.resolve().relative_to(run.run_dir.resolve())),
+                           "sha256": sha256(run.ckpt)},
+            "flaredetect_version": package_versions(("flaredetect",))["flaredetect"], "settings": settings}
+
+
 def predict(cfg: DictConfig) -> dict:
     """Run prediction as configured; returns the summary written to ``predictions.json``."""
+    predictor = build_predictor(cfg)  # settings and checkpoint first: a bad one fails before any file is read
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    predictor = build_predictor(cfg)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.get("paths", {}).get("log_dir"):
+        point_latest(out_dir, Path(cfg.paths.log_dir) / str(cfg.get("task_name", "predict")))
+    meta = provenance(cfg, predictor)
     inputs = cfg.input
     inputs = list(inputs) if OmegaConf.is_list(inputs) else str(inputs)
-    out_dir = Path(cfg.out_dir)
     result = run_prediction(predictor, inputs, out_dir, luminosity_erg_s=cfg.get("luminosity_erg_s"),
                             quality_bitmask=cfg.get("quality_bitmask", "default"), low_sigma=cfg.get("low_sigma"),
                             plot=bool(cfg.get("plot", True)), progress=bool(cfg.get("progress", True)),
-                            cache_dir=cfg.get("cache_dir", "data/mast"), log=log.error)
-    summary = {"ckpt": str(cfg.ckpt), "out_dir": str(out_dir), **result}
+                            cache_dir=cfg.get("cache_dir", "data/mast"), log=log.error, tic=cfg.get("tic"),
+                            sector=cfg.get("sector"), meta=meta)
+    summary = {"ckpt": str(cfg.ckpt), "out_dir": str(out_dir), **meta, **result,
+               "complete": not result["failed"]}
     write_json(out_dir / "predictions.json", summary)
     n_events = sum(r["n_events"] for r in result["ok"])
     print(f"\n{len(result['ok'])} light curve(s), {n_events} event(s), {len(result['failed'])} failed -> {out_dir}")
-    for _, reason in result["failed"]:
-        print(f"  failed: {reason}")
     return summary
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 def main(cfg: DictConfig) -> None:
-    predict(cfg)
+    try:
+        summary = predict(cfg)
+    except (ConfigError, RunError) as err:
+        exit_with_error("flaredetect-predict", err)
+    if summary["failed"]:
+        for _, reason in summary["failed"]:
+            print(f"failed: {reason}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

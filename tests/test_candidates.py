@@ -37,9 +37,11 @@ def test_predictor_with_gate_finds_the_flare_and_drops_noise_events():
     params = EventParams(threshold=0.5, min_cadences=2)
     _, alone = Predictor(scorer=always, events=params).predict(lc)
     prob, gated = Predictor(scorer=always, events=params, gate=SignificanceGate()).predict(lc)
-    assert alone["n_cadences"].sum() > 0.9 * len(lc)  # the scorer alone calls everything a flare
+    # the scorer alone calls a whole segment a flare (the flare-free half has no net excess,
+    # so its event is dropped) ... but no event crosses the data gap
+    assert alone["n_cadences"].max() > 0.45 * len(lc)
     gap = lc.time_btjd[len(lc) // 2]
-    assert len(alone["peak_time_btjd"]) == 2  # ... but no event crosses the data gap
+    assert 1 <= len(alone["peak_time_btjd"]) <= 2
     assert np.all((alone["stop_time_btjd"] < gap) | (alone["start_time_btjd"] >= gap))
     hits = np.abs(gated["peak_time_btjd"] - lc.time_btjd[3000]) < 3 * CADENCE_DAYS
     assert hits.sum() == 1

@@ -108,7 +108,10 @@ def test_npy_output_aligned_with_input_cadences(tmp_path):
 def test_events_merge_short_dips_and_drop_short_runs():
     n = 400
     t = 1500 + np.arange(n) * CADENCE_DAYS
-    lc = LightCurve(1, 1, t, np.zeros(n), np.full(n, 1e-3), np.zeros(n, dtype=int))
+    flux = np.zeros(n)
+    for a, b in ((100, 120), (200, 201), (300, 305), (320, 325)):  # a brightening under each run
+        flux[a:b] = 0.01
+    lc = LightCurve(1, 1, t, flux, np.full(n, 1e-3), np.zeros(n, dtype=int))
     prob = np.zeros(n)
     prob[100:110] = prob[112:120] = 0.9  # one flare, a 2-cadence dip: one event
     prob[200] = 0.9                        # single cadence: dropped (min_cadences=2)
@@ -158,7 +161,8 @@ def _write_bad_inputs(folder: Path) -> dict[str, str]:
     lc = generate_light_curve(11, tic=3, sector=2)
     np.save(folder / "tic000000003_s02.npy", np.stack([lc.time_btjd, 1 + lc.flux_rel, lc.flux_err])[:, :60])
     (folder / "tess2018206045859-s0001-0000000000000004-0120-s_lc.fits").write_bytes(b"SIMPLE  = not a FITS file")
-    np.save(folder / "tic000000005_s02.npy", np.stack([lc.time_btjd, 1 + lc.flux_rel, lc.flux_err])[:, :2000])
+    flux = (1 + lc.flux_rel) * (1 + flare_flux(lc.time_btjd, lc.time_btjd[1000], 0.01, 0.2))  # one strong flare
+    np.save(folder / "tic000000005_s02.npy", np.stack([lc.time_btjd, flux, lc.flux_err])[:, :2000])
     return {"tic000000001_s02.npy": "empty", "tic000000002_s02.npy": "NaN", "tic000000003_s02.npy": "window",
             "0000000000000004": "FITS"}
 
@@ -298,9 +302,164 @@ def test_min_snr_drops_events_below_the_noise():
     t = 1500 + np.arange(n) * CADENCE_DAYS
     flux = rng.normal(0, 1e-3, n)
     flux[300:304] += [0.01, 0.007, 0.005, 0.003]  # ~10 sigma flare
+    flux[100:104] += 1.5e-3  # a bump within the noise
     lc = LightCurve(1, 1, t, flux, np.full(n, 1e-3), np.zeros(n, dtype=int))
     prob = np.zeros(n)
-    prob[100:104] = prob[300:304] = 0.9  # the network also fires on plain noise at 100
+    prob[100:104] = prob[300:304] = 0.9  # the network also fires on the noise bump at 100
     kept = extract_events(lc, prob, EventParams(min_snr=5.0))
     assert kept["start_index"].tolist() == [300]
     assert len(extract_events(lc, prob, EventParams())["start_index"]) == 2
+
+
+# ------------------------------------------------------------------ hardening regressions
+
+def _predict_cfg(tmp_path: Path, run: Path, inputs, **over):
+    cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "predict.yaml")
+    cfg.merge_with({"ckpt": str(run), "input": inputs, "out_dir": str(tmp_path / "out"), "progress": False,
+                    "plot": False, "cache_dir": str(tmp_path / "mast"), "paths": {"output_dir": str(tmp_path / "out")},
+                    **over})
+    del cfg["defaults"]
+    return cfg
+
+
+def _save_star(path: Path, seed: int = 5, dtype=np.float64, time_offset: float = 0.0, n: int = 3000) -> LightCurve:
+    lc = generate_light_curve(seed, tic=5, sector=2)
+    flux = (1 + lc.flux_rel) * (1 + flare_flux(lc.time_btjd, lc.time_btjd[n // 2], 0.01, 0.1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.stack([lc.time_btjd + time_offset, flux, lc.flux_err])[:, :n].astype(dtype))
+    return lc
+
+
+def test_predict_exit_code_tells_whether_every_input_produced_its_outputs(tmp_path):
+    import subprocess
+    import sys
+
+    run = make_run_dir(tmp_path / "run")
+    _save_star(tmp_path / "in" / "good.npy")
+    (tmp_path / "in" / "bad.npy").write_text("not an array\n")
+    base = [sys.executable, "-m", "flaredetect.predict", f"ckpt={run}", "progress=false", "plot=false"]
+    out = tmp_path / "new" / "nested" / "out"  # out_dir does not exist yet
+    proc = subprocess.run([*base, f"input=[{tmp_path / 'in' / 'good.npy'},{tmp_path / 'in' / 'bad.npy'}]",
+                           f"out_dir={out}", f"hydra.run.dir={tmp_path / 'hydra1'}"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    failures = [line for line in proc.stderr.splitlines() if line.startswith("failed: ")]
+    assert len(failures) == 1 and "bad.npy" in failures[0] and "not a .npy array" in failures[0]
+    summary = json.loads((out / "predictions.json").read_text())
+    assert not summary["complete"] and len(summary["failed"]) == 1 and len(summary["ok"]) == 1
+    assert (out / "good_flares.ecsv").is_file() and (out / "good_prob.npy").is_file()  # the good input's outputs
+    # every input fails, into an out_dir that does not exist: still a predictions.json, exit 1
+    out2 = tmp_path / "other" / "out"
+    proc = subprocess.run([*base, f"input={tmp_path / 'in' / 'bad.npy'}", f"out_dir={out2}",
+                           f"hydra.run.dir={tmp_path / 'hydra2'}"], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300)
+    assert proc.returncode == 1 and "FileNotFoundError" not in proc.stderr
+    assert json.loads((out2 / "predictions.json").read_text())["failed"]
+
+
+def test_predict_settings_are_checked_before_any_file_is_read(tmp_path):
+    from flaredetect.config_checks import ConfigError
+    from flaredetect.predict import predict
+
+    run = make_run_dir(tmp_path / "run")
+    bad = {"batch_size": 0, "stride": 0, "head": "both", "events": {"threshold": 1.5}}
+    with pytest.raises(ConfigError) as info:
+        predict(_predict_cfg(tmp_path, run, str(tmp_path / "never_read.npy"), **bad))
+    for key in ("batch_size=0", "stride=0", "head=both", "events.threshold=1.5"):
+        assert key in str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_predict_head_defaults_to_what_the_checkpoint_has(tmp_path):
+    """flaredetect-train's default model has no cadence head: predict must use the window head."""
+    from flaredetect.config_checks import ConfigError
+    from flaredetect.predict import predict
+
+    run = make_run_dir(tmp_path / "run", cadence_head=False)
+    _save_star(tmp_path / "in" / "tic000000005_s02.npy")
+    summary = predict(_predict_cfg(tmp_path, run, str(tmp_path / "in")))
+    assert summary["complete"] and summary["settings"]["head"] == "window"
+    with pytest.raises(ConfigError, match="head=cadence but the checkpoint's network has no per-cadence head"):
+        predict(_predict_cfg(tmp_path, run, str(tmp_path / "in"), head="cadence"))
+
+
+def test_any_file_name_is_scored_and_unknown_ids_are_recorded_as_unknown(tmp_path):
+    from flaredetect.predict import predict
+
+    run = make_run_dir(tmp_path / "run")
+    _save_star(tmp_path / "in" / "lc.npy")
+    _save_star(tmp_path / "in" / "441420236_s01.npy")
+    summary = predict(_predict_cfg(tmp_path, run, str(tmp_path / "in"), events={"threshold": 0.01}))
+    assert summary["complete"]
+    ids = {Path(r["name"]).name: (r["tic"], r["sector"]) for r in summary["ok"]}
+    assert ids == {"lc.npy": (None, None), "441420236_s01.npy": (441420236, 1)}
+    table = QTable.read(tmp_path / "out" / "lc_flares.ecsv", format="ascii.ecsv")
+    assert table.meta["tic"] is None and len(table) and table["tic"].mask.all()
+    summary = predict(_predict_cfg(tmp_path, run, str(tmp_path / "in" / "lc.npy"), tic=123, sector=4))
+    assert (summary["ok"][0]["tic"], summary["ok"][0]["sector"]) == (123, 4)
+
+
+def test_same_file_name_in_two_folders_never_overwrites(tmp_path):
+    scorer = lambda l: np.zeros(len(l), np.float32)  # noqa: E731
+    _save_star(tmp_path / "a" / "lc.npy", seed=1)
+    _save_star(tmp_path / "b" / "lc.npy", seed=2)
+    result = run_prediction(Predictor(scorer=scorer), [str(tmp_path / "a" / "lc.npy"), str(tmp_path / "b" / "lc.npy")],
+                            tmp_path / "out", plot=False, progress=False)
+    npys = sorted(Path(r["outputs"]["npy"]).name for r in result["ok"])
+    assert npys == ["a_lc_prob.npy", "b_lc_prob.npy"]
+    a, b = (QTable.read(tmp_path / "out" / f"{s}_lc_prob.ecsv", format="ascii.ecsv") for s in "ab")
+    assert not np.array_equal(a["flux_rel"][:100], b["flux_rel"][:100])
+
+
+def test_float32_and_bjd_inputs_give_the_same_flare_table(tmp_path):
+    from flaredetect.baselines.threshold import threshold_flags
+
+    scorer = lambda l: threshold_flags(l.time_btjd, l.flux_rel).astype(np.float32)  # noqa: E731
+    predictor = Predictor(scorer=scorer, events=EventParams(min_cadences=1))
+    _save_star(tmp_path / "f64" / "tic5_s2.npy")
+    _save_star(tmp_path / "f32" / "tic5_s2.npy", dtype=np.float32)
+    _save_star(tmp_path / "bjd" / "tic5_s2.npy", time_offset=2457000.0)
+    tables = {}
+    for kind in ("f64", "f32", "bjd"):
+        result = run_prediction(predictor, tmp_path / kind / "tic5_s2.npy", tmp_path / f"out_{kind}", plot=False,
+                                progress=False)
+        assert not result["failed"], result["failed"]
+        tables[kind] = QTable.read(result["ok"][0]["outputs"]["flares"], format="ascii.ecsv")
+    big = np.argmax(tables["f64"]["ed_s"].value)
+    for kind in ("f32", "bjd"):
+        t = tables[kind]
+        k = np.argmin(np.abs(t["peak_time_btjd"].value - tables["f64"]["peak_time_btjd"][big].value))
+        assert abs(t["peak_time_btjd"][k].value - tables["f64"]["peak_time_btjd"][big].value) < 1e-3  # BTJD
+        assert t["ed_s"][k].value == pytest.approx(tables["f64"]["ed_s"][big].value, rel=0.005), kind
+        assert t["duration_min"][k].value == pytest.approx(tables["f64"]["duration_min"][big].value, rel=0.01), kind
+
+
+def test_nan_model_outputs_are_an_error_not_zero_events(tmp_path):
+    _save_star(tmp_path / "tic5_s2.npy")
+    broken = Predictor(scorer=lambda l: np.full(len(l), np.nan, np.float32))
+    result = run_prediction(broken, tmp_path / "tic5_s2.npy", tmp_path / "out", plot=False, progress=False,
+                            log=lambda *_: None)
+    assert not result["ok"] and "not finite" in result["failed"][0][1]
+
+
+def test_outputs_record_provenance_and_a_moved_run_dir_loads_its_own_checkpoint(tmp_path):
+    import shutil
+
+    from flaredetect.checkpoints import sha256
+    from flaredetect.inference.loading import resolve_checkpoint
+    from flaredetect.predict import predict
+
+    run = make_run_dir(tmp_path / "run")
+    ckpt = next((run / "checkpoints").glob("best-*.ckpt"))
+    (run / "summary.json").write_text(json.dumps({"best_checkpoint": str(ckpt.resolve())}))  # absolute, as before
+    _save_star(tmp_path / "in" / "tic000000005_s02.npy")
+    summary = predict(_predict_cfg(tmp_path, run, str(tmp_path / "in"), events={"threshold": 0.01}))
+    table = QTable.read(tmp_path / "out" / "tic000000005_s02_flares.ecsv", format="ascii.ecsv")
+    for record in (summary, table.meta):
+        assert record["checkpoint"]["file"] == f"checkpoints/{ckpt.name}"
+        assert record["checkpoint"]["sha256"] == sha256(ckpt)
+        assert record["flaredetect_version"] and record["settings"]["events"]["threshold"] == 0.01
+    copy = tmp_path / "copied_run"
+    shutil.copytree(run, copy)
+    ckpt.write_bytes(b"the original was changed")  # a copy must not read the original's file
+    assert resolve_checkpoint(copy)[0] == copy / "checkpoints" / ckpt.name

@@ -20,7 +20,7 @@ from torch import nn
 from flaredetect.data.lightcurve import LightCurve
 from flaredetect.inference.candidates import SignificanceGate
 from flaredetect.inference.events import EventParams, extract_events
-from flaredetect.inference.scoring import score_light_curve
+from flaredetect.inference.scoring import HEADS, REDUCTIONS, score_light_curve
 
 _TIC = re.compile(r"^\s*(?:TIC)?[\s_-]*(\d{4,})\s*$", re.IGNORECASE)
 
@@ -49,6 +49,14 @@ class Predictor:
     def __post_init__(self) -> None:
         if (self.net is None) == (self.scorer is None):
             raise ValueError("Predictor needs exactly one of net= or scorer=")
+        if self.head not in HEADS:
+            raise ValueError(f"head={self.head!r} must be one of {list(HEADS)}")
+        if self.reduce not in REDUCTIONS:
+            raise ValueError(f"reduce={self.reduce!r} must be one of {list(REDUCTIONS)}")
+        if self.stride is not None and int(self.stride) < 1:
+            raise ValueError(f"stride={self.stride} must be >= 1 (or null: half a window)")
+        if int(self.batch_size) < 1:
+            raise ValueError(f"batch_size={self.batch_size} must be >= 1")
 
     def probabilities(self, lc: LightCurve) -> np.ndarray:
         if self.scorer is not None:
@@ -58,6 +66,10 @@ class Predictor:
         else:
             prob = score_light_curve(self.net, lc, self.length, self.stride, self.head, self.max_gap_cadences,
                                      self.reduce, self.batch_size)
+        bad = ~np.isfinite(prob)
+        if bad.any():  # never "0 events" from a broken model
+            raise ValueError(f"the model's probabilities are not finite at {int(bad.sum())} of {len(prob)} cadences "
+                             f"(damaged checkpoint, or inputs far outside what it was trained on)")
         return prob if self.gate is None else self.gate.apply(lc, prob)
 
     def predict(self, lc: LightCurve, luminosity_erg_s: float | None = None) -> tuple[np.ndarray, dict]:
@@ -69,7 +81,7 @@ class Predictor:
 
 def check_light_curve(lc: LightCurve, min_cadences: int = 1) -> None:
     """One-line ``ValueError`` for light curves that cannot be scored."""
-    label = f"TIC {lc.tic} sector {lc.sector}"
+    label = f"TIC {'unknown' if lc.tic is None else lc.tic} sector {'unknown' if lc.sector is None else lc.sector}"
     if len(lc) == 0:
         raise ValueError(f"{label}: no cadences")
     finite = np.isfinite(lc.flux_rel) & np.isfinite(lc.time_btjd)
@@ -97,62 +109,102 @@ def input_index(raw_time: np.ndarray, lc: LightCurve) -> np.ndarray:
 
 
 def iter_targets(inputs, quality_bitmask="default", low_sigma: float | None = 5.0,
-                 cache_dir: str | Path = "data/mast") -> Iterator[tuple[str, Callable[[], tuple]]]:
-    """Yield ``(name, load)``; ``load()`` returns ``(LightCurve, n_input_cadences,
-    input_index)`` or raises with a one-line message. Loading is deferred so a progress
-    bar can count targets and one failure never stops the others."""
+                 cache_dir: str | Path = "data/mast", tic: int | None = None,
+                 sector: int | None = None) -> Iterator[tuple[str, Callable[[], list], str | None]]:
+    """Yield ``(name, load, stem)``; ``load()`` returns ``[(LightCurve, n_input_cadences,
+    input_index)]`` or raises with a one-line message; ``stem`` names a file's outputs
+    (unique over all inputs, see :func:`file_stems`; None for TIC downloads, named by TIC
+    and sector). Loading is deferred so a progress bar can count targets and one failure
+    never stops the others. ``tic``/``sector`` override what files say (or do not say)."""
     from flaredetect.sources import find_light_curve_files, read_raw_light_curve
     from flaredetect.data.cleaning import clean
     from flaredetect.sources.local import LightCurveReadError, _one_line
 
     items = [inputs] if isinstance(inputs, (str, Path, int)) else list(inputs)
+    plan: list[tuple[str, object]] = []
     for item in items:
-        tic = item if isinstance(item, int) else parse_tic(str(item))
-        if tic is not None:
-            def load_tic(tic=tic):
-                from flaredetect.sources import MastSource
-
-                lcs = MastSource([tic], cache_dir=cache_dir, quality_bitmask=quality_bitmask,
-                                 low_sigma=low_sigma).fetch(tic)
-                return [(lc, len(lc), np.arange(len(lc))) for lc in lcs]
-            yield f"TIC {tic}", load_tic
+        target_tic = item if isinstance(item, int) else parse_tic(str(item))
+        if target_tic is not None:
+            plan.append(("tic", target_tic))
             continue
         files = find_light_curve_files(item)
-        if not files:
-            def missing(item=item):
+        plan.extend(("file", path) for path in files) if files else plan.append(("missing", item))
+    seen: set = set()
+    plan = [p for p in plan if not (p in seen or seen.add(p))]  # the same input twice is scored once
+    stems = file_stems([p for kind, p in plan if kind == "file"])
+    for kind, value in plan:
+        if kind == "tic":
+            def load_tic(target=value):
+                from flaredetect.sources import MastSource
+
+                lcs = MastSource([target], cache_dir=cache_dir, quality_bitmask=quality_bitmask,
+                                 low_sigma=low_sigma).fetch(target)
+                return [(lc, len(lc), np.arange(len(lc))) for lc in lcs]
+            yield f"TIC {value}", load_tic, None
+        elif kind == "missing":
+            def missing(item=value):
                 raise LightCurveReadError(f"{item}: no light-curve file matches (FITS, .npy, directory or glob)")
-            yield str(item), missing
-        for path in files:
-            def load_file(path=path):
+            yield str(value), missing, None
+        else:
+            def load_file(path=value):
                 if path.is_file() and path.stat().st_size == 0:
                     raise LightCurveReadError(f"{path}: empty file (0 bytes)")
-                raw = read_raw_light_curve(path)
+                raw = read_raw_light_curve(path, tic=tic, sector=sector)
                 try:
                     lc = clean(raw, quality_bitmask, low_sigma=low_sigma)
                 except ValueError as exc:
                     raise LightCurveReadError(_one_line(str(exc))) from exc
                 return [(lc, len(raw), input_index(raw.time_btjd, lc))]
-            yield str(path), load_file
+            yield str(value), load_file, stems[value]
 
 
-def stem_for(name: str, lc: LightCurve, multi: bool) -> str:
-    """Output file stem: the input file's stem, or ``tic<id>_s<sector>`` for downloads."""
-    path = Path(name)
-    if not multi and path.suffix:
-        base = path.name
-        for suffix in (".fits.gz", ".fits", ".fit", ".npy"):
-            if base.lower().endswith(suffix):
-                return base[: -len(suffix)]
-        return path.stem
+def _strip_suffix(name: str) -> str:
+    for suffix in (".fits.gz", ".fits", ".fit", ".npy"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def file_stems(paths: list[Path]) -> dict[Path, str]:
+    """Output stem of each input file: its name without the light-curve suffix. Files whose
+    names collide get their parent folders prepended until they differ
+    (``a/lc.npy``, ``b/lc.npy`` -> ``a_lc``, ``b_lc``), so no input overwrites another's outputs."""
+    groups: dict[str, list[Path]] = {}
+    for path in paths:
+        groups.setdefault(_strip_suffix(path.name), []).append(path)
+    stems: dict[Path, str] = {}
+    for stem, group in groups.items():
+        parents = [path.resolve().parent.parts for path in group]
+        depth = 0
+        named = {path: stem for path in group}
+        while len(set(named.values())) < len(group) and depth < max(len(p) for p in parents):
+            depth += 1
+            named = {path: "_".join([*[x.strip("/") for x in parts[-depth:] if x.strip("/")], stem])
+                     for path, parts in zip(group, parents)}
+        stems.update(named)
+    taken: dict[str, int] = {}
+    for path in paths:  # a stem that still collides (e.g. with another file's prefixed stem)
+        count = taken.get(stems[path], 0)
+        taken[stems[path]] = count + 1
+        if count:
+            stems[path] = f"{stems[path]}_{count + 1}"
+    return stems
+
+
+def download_stem(lc: LightCurve) -> str:
+    """Output stem of a downloaded light curve: ``tic<id>_s<sector>``."""
     return f"tic{lc.tic:09d}_s{lc.sector:02d}"
 
 
 def run_prediction(predictor: Predictor, inputs, out_dir: str | Path, *, luminosity_erg_s: float | None = None,
                    quality_bitmask="default", low_sigma: float | None = 5.0, plot: bool = True,
-                   progress: bool = True, cache_dir: str | Path = "data/mast", log=print) -> dict:
-    """Predict every target of ``inputs`` and write its outputs under ``out_dir``.
+                   progress: bool = True, cache_dir: str | Path = "data/mast", log=print,
+                   tic: int | None = None, sector: int | None = None, meta: dict | None = None) -> dict:
+    """Predict every target of ``inputs`` and write its outputs under ``out_dir`` (created
+    here, before anything is read).
 
-    Returns ``{"ok": [per light-curve summary dicts], "failed": [(name, one-line reason)]}``.
+    Returns ``{"ok": [per light-curve summary dicts], "failed": [(name, one-line reason)]}``;
+    ``meta`` (provenance: checkpoint, version, settings) goes into every table's metadata.
     """
     from tqdm import tqdm
 
@@ -160,11 +212,12 @@ def run_prediction(predictor: Predictor, inputs, out_dir: str | Path, *, luminos
     from flaredetect.sources.local import _one_line
 
     out_dir = Path(out_dir)
-    targets = list(iter_targets(inputs, quality_bitmask, low_sigma, cache_dir))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    targets = list(iter_targets(inputs, quality_bitmask, low_sigma, cache_dir, tic=tic, sector=sector))
     ok, failed = [], []
     bar = tqdm(targets, desc="light curves", unit="lc", disable=not progress)
-    for name, load in bar:
-        bar.set_postfix_str(Path(name).name[-40:])
+    for name, load, stem in bar:
+        bar.set_postfix_str(Path(name).name[-40:], refresh=False)
         try:
             loaded = load()
             for lc, n_input, index in loaded:
@@ -173,11 +226,11 @@ def run_prediction(predictor: Predictor, inputs, out_dir: str | Path, *, luminos
                 wall = time.perf_counter() - started
                 aligned = np.full(n_input, np.nan, dtype=np.float32)
                 aligned[index] = prob
-                stem = stem_for(name, lc, multi=len(loaded) > 1 or parse_tic(name) is not None)
-                meta = {"input": name, "threshold": predictor.events.threshold, "head": predictor.head,
-                        "candidates": asdict(predictor.gate) if predictor.gate else None}
-                paths = write_outputs(out_dir, stem, lc, prob, events, predictor.events.threshold, aligned, meta,
-                                      plot)
+                table_meta = {**(meta or {}), "input": name, "threshold": predictor.events.threshold,
+                              "head": predictor.head, "candidates": asdict(predictor.gate) if predictor.gate else None}
+                lc_stem = stem if stem is not None and len(loaded) == 1 else download_stem(lc)
+                paths = write_outputs(out_dir, lc_stem, lc, prob, events, predictor.events.threshold, aligned,
+                                      table_meta, plot)
                 ok.append({"name": name, "tic": lc.tic, "sector": lc.sector, "n_cadences": len(lc),
                            "n_events": len(events["peak_time_btjd"]), "wall_s": wall,
                            "outputs": {k: str(v) for k, v in paths.items()}})

@@ -12,13 +12,22 @@ from flaredetect.data.lightcurve import BTJD_OFFSET, LightCurve
 
 _UNITS = {"start_time_btjd": "d", "peak_time_btjd": "d", "stop_time_btjd": "d", "duration_min": "min",
           "ed_s": "s", "energy_erg": "erg", "fit_fwhm_min": "min", "fit_ed_s": "s"}
+# How the properties are measured (flaredetect.inference.events), in every flare table's metadata.
+MEASUREMENT = {
+    "baseline": "robust quadratic fitted to up to events.baseline_cadences free flux points on each side "
+                "of the event and its tail (other events excluded, points 3 sigma above the fit dropped)",
+    "amplitude": "largest (F - F_q) / F_q inside the event, F_q the baseline",
+    "ed_s": "sum of (F - F_q) / F_q times the exposure over the event and its faint tail (while the "
+            "3-cadence mean excess over the baseline stays above the white-noise sigma)",
+    "kept": "only events with amplitude > 0 and ed_s > 0",
+}
 _DESCRIPTIONS = {
     "start_time_btjd": "first cadence of the event (BTJD = BJD - 2457000)",
     "peak_time_btjd": "cadence of largest flux above the local baseline (BTJD)",
     "stop_time_btjd": "last cadence of the event (BTJD)",
-    "amplitude": "peak excess flux over the quiescent flux, (F - F_q) / F_q",
+    "amplitude": "peak excess flux over the local quiescent baseline, (F - F_q) / F_q (> 0)",
     "duration_min": "stop - start + one exposure",
-    "ed_s": "equivalent duration: integral of (F - F_q) / F_q over the event",
+    "ed_s": "equivalent duration: integral of (F - F_q) / F_q over the event and its faint tail (> 0)",
     "energy_erg": "ed_s times the quiescent luminosity (NaN when not given)",
     "fit_amplitude": "peak of the flare template (Mendoza et al. 2022) fitted to the event",
     "fit_fwhm_min": "FWHM of the fitted template",
@@ -33,15 +42,25 @@ def flare_table(events: dict[str, np.ndarray], lc: LightCurve, meta: dict | None
     from astropy.table import QTable
 
     table = QTable()
-    table["tic"] = np.full(len(events["peak_time_btjd"]), lc.tic, dtype=np.int64)
-    table["sector"] = np.full(len(table), lc.sector, dtype=np.int64)
+    n = len(events["peak_time_btjd"])
+    table["tic"] = _id_column(lc.tic, n)
+    table["sector"] = _id_column(lc.sector, n)
     for name, values in events.items():
         unit = _UNITS.get(name)
         table[name] = values * u.Unit(unit) if unit else values
         if name in _DESCRIPTIONS:
             table[name].info.description = _DESCRIPTIONS[name]
-    table.meta.update({"tic": int(lc.tic), "sector": int(lc.sector), **(meta or {})})
+    table.meta.update({"tic": lc.tic, "sector": lc.sector, "measurement": MEASUREMENT, **(meta or {})})
     return table
+
+
+def _id_column(value: int | None, n: int):
+    """TIC or sector for every row; masked (empty in ECSV) when unknown."""
+    from astropy.table import MaskedColumn
+
+    if value is None:
+        return MaskedColumn(np.zeros(n, dtype=np.int64), mask=np.ones(n, dtype=bool))
+    return np.full(n, int(value), dtype=np.int64)
 
 
 def time_series(lc: LightCurve, prob: np.ndarray, in_event: np.ndarray, meta: dict | None = None):
@@ -56,7 +75,7 @@ def time_series(lc: LightCurve, prob: np.ndarray, in_event: np.ndarray, meta: di
     ts["quality"] = np.asarray(lc.quality)
     ts["flare_prob"] = np.asarray(prob, dtype=np.float32)
     ts["in_event"] = np.asarray(in_event, dtype=bool)
-    ts.meta.update({"tic": int(lc.tic), "sector": int(lc.sector), **(meta or {})})
+    ts.meta.update({"tic": lc.tic, "sector": lc.sector, **(meta or {})})
     return ts
 
 
@@ -79,7 +98,8 @@ def plot_prediction(path: Path, lc: LightCurve, prob: np.ndarray, events: dict[s
         ax0.plot(events["peak_time_btjd"], peak_flux, "v", color="tab:red", ms=6, label=f"{len(peak_flux)} events")
         ax0.legend(loc="upper right")
     ax0.set_ylabel("relative flux")
-    ax0.set_title(title or f"TIC {lc.tic} sector {lc.sector}")
+    ax0.set_title(title or f"TIC {lc.tic if lc.tic is not None else 'unknown'} sector "
+                  f"{lc.sector if lc.sector is not None else 'unknown'}")
     gaps = np.flatnonzero(np.diff(t) > 0.1) + 1  # break the line at data gaps (> 2.4 h)
     ax1.plot(np.insert(t, gaps, np.nan), np.insert(np.asarray(prob, dtype=np.float64), gaps, np.nan), lw=0.7,
              color="tab:blue")

@@ -9,7 +9,9 @@ the identifiers.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
+import logging
 import re
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -92,6 +94,19 @@ def raw_from_lightkurve(lk_lc, source: str = "", tic: int | None = None,
                          flux_err, quality, source=source)
 
 
+@contextlib.contextmanager
+def _quiet_lightkurve():
+    """lightkurve logs an INFO line per file read ("0% of the cadences will be ignored due
+    to the quality mask"), twice under Hydra; masking is the cleaner's job, so mute it."""
+    logger = logging.getLogger("lightkurve")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _fits_flux_column(path: Path) -> str:
     from astropy.io import fits
 
@@ -117,7 +132,8 @@ def read_raw_fits(path: str | Path, tic: int | None = None, sector: int | None =
     path = Path(path)
     try:
         flux_column = _fits_flux_column(path)
-        lk_lc = lk.read(str(path), quality_bitmask="none", flux_column=flux_column)
+        with _quiet_lightkurve():
+            lk_lc = lk.read(str(path), quality_bitmask="none", flux_column=flux_column)
     except LightCurveReadError:
         raise
     except Exception as exc:  # astropy/lightkurve raise many types for damaged files

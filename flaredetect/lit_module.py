@@ -82,6 +82,8 @@ class FlareDetector(L.LightningModule):
         self.losses = nn.ModuleDict({f"{s}_loss": MeanMetric() for s in ("train", "val", "test")})
         self.val_f1_best = MaxMetric()
         self.val_f1_best.persistent(True)  # checkpointed: a resumed run keeps its best F1
+        if hasattr(net, "seq_len") and hasattr(net, "input_dim"):  # the model summary then counts FLOPs
+            self.example_input_array = torch.zeros(1, net.seq_len, net.input_dim)
         self.epoch_history: list[dict] = []
         self._first_nonfinite_step: torch.Tensor | None = None
 

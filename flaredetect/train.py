@@ -27,6 +27,8 @@ from flaredetect.sweeps import final_hparam_metrics, hparams_for_logging, regist
 from flaredetect.utils import exit_with_error, package_versions, point_latest, to_builtin, write_json
 
 log = logging.getLogger(__name__)
+# Lightning advertises a cloud logger at every start; not ours to print.
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda r: "litlogger" not in r.getMessage())
 register_resolvers()  # ${flaredetect.mkdir:...} in conf/hparams_search/
 
 

@@ -343,6 +343,8 @@ def test_predict_exit_code_tells_whether_every_input_produced_its_outputs(tmp_pa
                            f"out_dir={out}", f"hydra.run.dir={tmp_path / 'hydra1'}"],
                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "will be ignored due to the quality mask" not in proc.stdout + proc.stderr  # lightkurve's per-file line
+    assert "tpfmodel" not in proc.stderr
     failures = [line for line in proc.stderr.splitlines() if line.startswith("failed: ")]
     assert len(failures) == 1 and "bad.npy" in failures[0] and "not a .npy array" in failures[0]
     summary = json.loads((out / "predictions.json").read_text())

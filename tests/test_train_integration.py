@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,6 +124,9 @@ def test_console_script_subprocess(tmp_path):
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "best checkpoint:" in proc.stdout and "tensorboard --logdir" in proc.stdout
+    for noise in ("was configured so 100%", "litlogger", "LeafSpec"):  # self-inflicted noise
+        assert noise not in proc.stdout + proc.stderr, noise
+    assert re.search(r"Total FLOPs: [1-9]", proc.stdout + proc.stderr)  # counted, not a column of zeros
     runs = [p for p in (tmp_path / "outputs" / "debug").iterdir() if p.name != "latest"]
     assert len(runs) == 1 and (runs[0] / "summary.json").is_file()
     assert (runs[0] / ".hydra" / "config.yaml").is_file()

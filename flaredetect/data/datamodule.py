@@ -142,6 +142,8 @@ class FlareDataModule(L.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        if not isinstance(batch, dict):  # already model features (the summary's example input)
+            return batch
         training = self.trainer is not None and self.trainer.training
         return self.transform(batch, training)
 

@@ -23,7 +23,7 @@ from torch import nn
 from flaredetect.data.features import n_features_of, window_features
 from flaredetect.inference.loading import load_net, window_geometry
 from flaredetect import CONFIG_DIR
-from flaredetect.utils import write_json
+from flaredetect.utils import exit_with_error, write_json
 
 log = logging.getLogger(__name__)
 FORMATS = ("torchscript", "onnx")
@@ -116,7 +116,10 @@ def export(ckpt: str | Path, out_dir: str | Path, formats=FORMATS, atol: float =
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
 def main(cfg: DictConfig) -> None:
     formats = list(cfg.formats) if OmegaConf.is_list(cfg.formats) else [str(cfg.formats)]
-    report = export(cfg.ckpt, cfg.out_dir, formats, atol=float(cfg.atol))
+    try:
+        report = export(cfg.ckpt, cfg.out_dir, formats, atol=float(cfg.atol))
+    except (ValueError, RuntimeError) as err:  # bad run dir/checkpoint (RunError), format, or parity
+        exit_with_error("flaredetect-export", err)
     for fmt, info in report.items():
         print(f"{fmt:12s} {info['path']}  parity max |diff| = {info['max_abs_diff']:.2e}")
 

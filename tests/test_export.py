@@ -44,3 +44,13 @@ def test_export_rejects_unknown_format(tmp_path):
     run = make_run_dir(tmp_path / "run")
     with pytest.raises(ValueError, match="tflite"):
         export(run, tmp_path / "x", formats=["tflite"])
+
+
+def test_export_of_a_missing_run_is_one_line_and_exit_1(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "flaredetect.export", f"ckpt={tmp_path / 'nope'}",
+                           f"hydra.run.dir={tmp_path / 'h'}"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"flaredetect-export: run dir {tmp_path / 'nope'} does not exist"]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from flaredetect.data.features import n_features_of
+from flaredetect.data.features import FEATURE_SETS, n_features_of
 from flaredetect.baselines.threshold import score_to_probability, threshold_window_scores
 from flaredetect.evaluation import plots
 from flaredetect.evaluation.error_analysis import (FPRules, categorise_false_positives, category_table,
@@ -199,13 +199,14 @@ def error_analysis(cfg, test, meta, y, prob, bins, threshold) -> dict:
     }
 
 
-def _weights(module, x: torch.Tensor, steps: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """Per-cadence weight for overlays: rollout received for attention nets, else |IG|."""
+def _weights(module, x: torch.Tensor, steps: int, n_baselines: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Per-cadence weight for overlays: rollout received for attention nets, else |IG|
+    (against quiet-star baselines: how far each cadence moves the logit, for or against)."""
     prob, att = attention_and_probability(module.net, x)
     if att is not None:
         received = rollout_received([torch.as_tensor(a) for a in att]).numpy()
         return received, prob, "attention rollout"
-    ig = integrated_gradients(module.net, x, steps=steps).abs().sum(-1).detach().cpu().numpy()
+    ig = integrated_gradients(module.net, x, steps=steps, n_baselines=n_baselines).abs().sum(-1).detach().cpu().numpy()
     return ig, prob, "IG magnitude"
 
 
@@ -239,7 +240,8 @@ def interpretability(cfg, out_dir: Path, module, test, y, prob, errors, device) 
     for kind, idx in (("false_positives", errors["_fp"][:n_gal]), ("missed_flares", errors["_fn"][:n_gal])):
         if not len(idx):
             continue
-        weight, _, label = _weights(module, features(test, idx, device, n_features_of(module.net)), ic.ig_steps)
+        weight, _, label = _weights(module, features(test, idx, device, n_features_of(module.net)), ic.ig_steps,
+                                    ic.ig_baselines)
         panels = []
         for k, i in enumerate(idx):
             extra = errors["_cats"].get(int(i), "") if kind == "false_positives" else \
@@ -260,10 +262,12 @@ def interpretability(cfg, out_dir: Path, module, test, y, prob, errors, device) 
     for i in chosen:
         x = features(test, [i], device, n_features_of(module.net))
         p, att = attention_and_probability(module.net, x)
-        ig = integrated_gradients(module.net, x, steps=ic.ig_steps)[0].detach().cpu().numpy()
+        ig = integrated_gradients(module.net, x, steps=ic.ig_steps, n_baselines=ic.ig_baselines)[0]
+        ig = ig.detach().cpu().numpy()
         tag = f"window{i:05d}"
         title = f"test window {i} (TIC {test['tic'][i]}, label {int(y[i])})"
-        plots.save(plots.integrated_gradients_plot(test["flux_rel"][i], ig, title=title + f" p={p[0]:.2f}"),
+        plots.save(plots.integrated_gradients_plot(test["flux_rel"][i], ig, FEATURE_SETS[n_features_of(module.net)],
+                                                   title=title + f" p={p[0]:.2f}"),
                    sub / f"{tag}_ig.png")
         figures.append(f"interpret/{tag}_ig.png")
         if att is not None:
@@ -291,7 +295,8 @@ def interpretability(cfg, out_dir: Path, module, test, y, prob, errors, device) 
             summaries["attention rollout"] = phase_mass(np.concatenate(received), phases)
         ig_idx = flare_idx[: ic.max_phase_windows]
         ig = np.concatenate([
-            integrated_gradients(module.net, features(test, ig_idx[s:s + 128], device, n_features_of(module.net)), steps=ic.ig_steps)
+            integrated_gradients(module.net, features(test, ig_idx[s:s + 128], device, n_features_of(module.net)),
+                                 steps=ic.ig_steps, n_baselines=ic.ig_baselines)
             .abs().sum(-1).detach().cpu().numpy() for s in range(0, len(ig_idx), 128)])
         summaries["IG magnitude"] = phase_mass(ig, phases[: len(ig_idx)])
         plots.save(plots.phase_mass_bars(summaries), out_dir / "attention_by_phase.png")

@@ -2,18 +2,23 @@
 
 * attention rollout (:func:`flaredetect.models.transformer.attention_rollout`), reduced to
   the attention each cadence *receives* (:func:`rollout_received`);
-* integrated gradients (Sundararajan et al. 2017) for any network, attention or not;
+* integrated gradients (Sundararajan et al. 2017) for any network, attention or not,
+  against quiet-star baselines (:func:`quiet_baselines`);
 * a quantitative summary of where attention (or attribution) mass falls relative to the
   flare: pre-flare baseline, rise, peak, decay, elsewhere (:func:`flare_phases`).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
+from flaredetect.data.features import window_features
 from flaredetect.models.transformer import attention_rollout
 
 PHASES = ("pre_flare", "rise", "peak", "decay", "elsewhere")
+QUIET_BASELINES = 8  # quiet-star windows integrated gradients average over by default
 
 
 def rollout_received(attention: list[torch.Tensor]) -> torch.Tensor:
@@ -33,19 +38,33 @@ def attention_and_probability(net: torch.nn.Module, x: torch.Tensor) -> tuple[np
     return prob, [a.float().cpu().numpy() for a in att]
 
 
-def integrated_gradients(net: torch.nn.Module, x: torch.Tensor, baseline: torch.Tensor | None = None,
-                         steps: int = 32) -> torch.Tensor:
-    """Integrated gradients of the window logit w.r.t. the input features, (B, L, F).
+class BaselineScoredAsFlareWarning(UserWarning):
+    """The integrated-gradients baseline is itself scored as a flare, so the attributions
+    explain the window against a flare instead of against a quiet star."""
 
-    The default baseline is all zeros: a flat, unflagged window (min–max normalised flux 0,
-    gradient 0, quality 0), i.e. "no signal". Midpoint Riemann sum with ``steps`` points;
-    the attributions sum to ``logit(x) - logit(baseline)`` up to the discretisation error.
-    """
-    if steps < 1:
-        raise ValueError(f"steps={steps} must be >= 1")
-    net.eval()
-    x = x.detach().float()
-    base = torch.zeros_like(x) if baseline is None else baseline.detach().float().expand_as(x)
+
+def quiet_baselines(seq_len: int, n_features: int = 3, n: int = QUIET_BASELINES, seed: int = 0,
+                    device: str | torch.device = "cpu") -> torch.Tensor:
+    """Features ``(n, seq_len, n_features)`` of quiet-star windows: white-noise flux N(0, 1),
+    no quality flags, through the model's own :func:`window_features` (min–max normalisation
+    and the significance feature are scale-free, so the noise level does not matter).
+    Fixed ``seed``: the same windows every call, so attributions are reproducible."""
+    flux = torch.randn(n, seq_len, generator=torch.Generator().manual_seed(seed))
+    return window_features(flux, torch.zeros_like(flux), n_features).to(device)
+
+
+def _warn_if_scored_as_flare(net: torch.nn.Module, baselines: torch.Tensor) -> None:
+    with torch.no_grad():
+        prob = torch.sigmoid(net(baselines)["logit"].float())
+    if prob.mean() >= 0.5:
+        warnings.warn(f"the network scores the quiet-star baselines as flares (mean p={prob.mean():.2f}, "
+                      f"{int((prob >= 0.5).sum())} of {len(prob)} at p >= 0.5): integrated gradients then "
+                      "explain the window against a flare, not against a quiet star; pass baseline= explicitly "
+                      "or use a better-trained network", BaselineScoredAsFlareWarning, stacklevel=3)
+
+
+def _path_integral(net: torch.nn.Module, x: torch.Tensor, base: torch.Tensor, steps: int) -> torch.Tensor:
+    """Integrated gradients from one baseline: midpoint Riemann sum with ``steps`` points."""
     total = torch.zeros_like(x)
     for k in range(steps):
         alpha = (k + 0.5) / steps
@@ -54,6 +73,36 @@ def integrated_gradients(net: torch.nn.Module, x: torch.Tensor, baseline: torch.
         (grad,) = torch.autograd.grad(logit, point)
         total += grad
     return (x - base) * total / steps
+
+
+def integrated_gradients(net: torch.nn.Module, x: torch.Tensor, baseline: torch.Tensor | None = None,
+                         steps: int = 32, n_baselines: int = QUIET_BASELINES) -> torch.Tensor:
+    """Integrated gradients of the window logit w.r.t. the input features, (B, L, F).
+
+    Default baseline: ``n_baselines`` quiet-star windows (:func:`quiet_baselines`), the
+    attributions averaged over them (expected-gradients style). Why: attributions mean
+    "evidence for a flare" only against a reference the network scores as no flare; the
+    all-zeros window is none (no real window's min–max flux is 0 everywhere, and trained
+    networks score it p ≈ 1, which turned a flare's peak negative), and averaging keeps one
+    noise draw's spikes out of the result. Warns (:class:`BaselineScoredAsFlareWarning`)
+    when the network scores these baselines p >= 0.5 on average. An explicit ``baseline``
+    (broadcastable to ``x``) replaces them.
+
+    Completeness: the attributions of a window sum to ``logit(x) - logit(baseline)``
+    (averaged over the baselines) up to the discretisation error of ``steps`` midpoints.
+    """
+    if steps < 1:
+        raise ValueError(f"steps={steps} must be >= 1")
+    if n_baselines < 1:
+        raise ValueError(f"n_baselines={n_baselines} must be >= 1")
+    net.eval()
+    x = x.detach().float()
+    if baseline is None:
+        bases = quiet_baselines(x.shape[1], x.shape[2], n_baselines, device=x.device)
+        _warn_if_scored_as_flare(net, bases)
+    else:
+        bases = baseline.detach().float().to(x.device).expand_as(x)[None]
+    return torch.stack([_path_integral(net, x, b.expand_as(x), steps) for b in bases]).mean(dim=0)
 
 
 def flare_phases(flux_rel: np.ndarray, flare_mask: np.ndarray, peak_mask: np.ndarray,

@@ -251,9 +251,20 @@ def tabulate(sweep_dir: str | Path, metrics=DEFAULT_METRICS, write_csv: bool = F
     return "\n".join(parts)
 
 
+SWEEPS_HELP = """\
+flaredetect-sweeps: tabulate the jobs of a flaredetect-train -m sweep (a grid or an Optuna
+study): one row per job, and mean ± std over seeds per configuration.
+Required: one or more sweep dirs.
+
+examples:
+  flaredetect-sweeps outputs/train/multirun_2026-11-27_10-02-11-123456 --csv   # per job + mean ± std
+  flaredetect-sweeps outputs/train/optuna_thesis
+  flaredetect-sweeps outputs/train/optuna_thesis --metrics val/f1_best test/f1 --csv"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flaredetect.sweeps",
-                                     description="Tabulate a flaredetect-train -m sweep dir.")
+    parser = argparse.ArgumentParser(prog="flaredetect-sweeps", description=SWEEPS_HELP,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep_dirs", nargs="+", help="sweep dir(s), e.g. outputs/train/multirun_<time>")
     parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS), help="metric columns")
     parser.add_argument("--csv", action="store_true", help="also write sweep_jobs.csv and sweep_configs.csv")

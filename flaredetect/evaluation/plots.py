@@ -134,7 +134,7 @@ def integrated_gradients_plot(flux: np.ndarray, ig: np.ndarray, feature_names=("
     for j, name in enumerate(feature_names[: ig.shape[1]]):
         ax1.plot(x, ig[:, j], lw=1.0, label=name)
     ax1.axhline(0, color="0.6", lw=0.6)
-    ax1.set(xlabel="cadence in window (2 min)", ylabel="attribution (logit)")
+    ax1.set(xlabel="cadence in window (2 min)", ylabel="attribution (logit vs quiet star)")
     ax1.legend(fontsize=7)
     fig.tight_layout()
     return fig

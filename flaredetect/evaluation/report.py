@@ -91,7 +91,8 @@ def write_report(path: Path, result: dict) -> None:
     if interp["phase_mass"]:
         L += ["## Where attention falls", "",
               "Mean share of each flare window's attention (rollout, received per cadence) or |integrated "
-              "gradients| per phase, against the share of cadences in that phase (enrichment = ratio).", ""]
+              "gradients| (against quiet-star baselines) per phase, against the share of cadences in that phase "
+              "(enrichment = ratio).", ""]
         rows = []
         for label, s in interp["phase_mass"].items():
             for ph in PHASES:

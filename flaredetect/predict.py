@@ -25,7 +25,7 @@ from flaredetect.checkpoints import sha256
 from flaredetect.config_checks import ConfigError, check_predict_config
 from flaredetect.evaluation.runs import RunError, resolve_run
 from flaredetect.inference import EventParams, Predictor, SignificanceGate, load_net, run_prediction, window_geometry
-from flaredetect.utils import exit_with_error, package_versions, point_latest, write_json
+from flaredetect.utils import exit_with_error, package_versions, point_latest, settings_of, write_json
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +54,26 @@ def build_predictor(cfg: DictConfig) -> Predictor:
                      gate=SignificanceGate(**cfg.candidates) if cfg.get("candidates") else None)
 
 
+def load_correction(path: str | None):
+    """The injection–recovery table of ``recovery=`` (from flaredetect-recovery), or None."""
+    if not path:
+        return None
+    from flaredetect.evaluation.recovery import RecoveryCorrection
+
+    if not Path(path).is_file():
+        raise ConfigError(f"recovery={path} does not exist (a recovery_correction.json of flaredetect-recovery)")
+    try:
+        return RecoveryCorrection.load(path)
+    except (KeyError, ValueError) as err:
+        raise ConfigError(f"recovery={path} is not a recovery_correction.json ({err})") from err
+
+
 def provenance(cfg: DictConfig, predictor: Predictor) -> dict:
     """What made these outputs: the checkpoint (path within its run dir, sha256), the
     flaredetect version and every predict setting (the head as resolved)."""
     ckpt = Path(cfg.ckpt)
     run = resolve_run(ckpt=ckpt) if ckpt.is_file() else resolve_run(run_dir=ckpt)
-    settings = OmegaConf.to_container(cfg, resolve=True)
-    for key in ("paths", "hydra", "defaults"):
-        settings.pop(key, None)
+    settings = settings_of(cfg)
     settings["head"] = predictor.head
     return {"checkpoint": {"run_dir": str(run.run_dir), "file": str(run.ckpt.resolve().relative_to(run.run_dir.resolve())),
                            "sha256": sha256(run.ckpt)},
@@ -71,6 +83,7 @@ def provenance(cfg: DictConfig, predictor: Predictor) -> dict:
 def predict(cfg: DictConfig) -> dict:
     """Run prediction as configured; returns the summary written to ``predictions.json``."""
     predictor = build_predictor(cfg)  # settings and checkpoint first: a bad one fails before any file is read
+    correction = load_correction(cfg.get("recovery"))
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     out_dir = Path(cfg.out_dir)
@@ -84,7 +97,7 @@ def predict(cfg: DictConfig) -> dict:
                             quality_bitmask=cfg.get("quality_bitmask", "default"), low_sigma=cfg.get("low_sigma"),
                             plot=bool(cfg.get("plot", True)), progress=bool(cfg.get("progress", True)),
                             cache_dir=cfg.get("cache_dir", "data/mast"), log=log.error, tic=cfg.get("tic"),
-                            sector=cfg.get("sector"), meta=meta)
+                            sector=cfg.get("sector"), meta=meta, correction=correction)
     summary = {"ckpt": str(cfg.ckpt), "out_dir": str(out_dir), **meta, **result,
                "complete": not result["failed"]}
     write_json(out_dir / "predictions.json", summary)

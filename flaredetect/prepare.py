@@ -72,7 +72,7 @@ from flaredetect.data.splits import SPLITS, split_stars
 from flaredetect.data.window_file import WindowFileWriter, check_window_file
 from flaredetect.data.windowing import (KIND_HARD_NEGATIVE, KIND_POSITIVE, WINDOW_FIELDS, WindowSpec,
                                         concat_windows, cut_windows, peak_indices, segments)
-from flaredetect.utils import to_builtin
+from flaredetect.utils import settings_of, to_builtin
 
 log = logging.getLogger(__name__)
 # lightkurve warns at import about an optional PRF dependency; it is irrelevant here.
@@ -459,13 +459,6 @@ def _settings(cfg: DictConfig, work_dir: Path) -> dict:
     }
 
 
-def _config_dict(cfg: DictConfig) -> dict:
-    """The run's resolved settings for the manifest (``paths``/``hydra`` left out: they may
-    refer to Hydra's runtime, absent when composed from Python)."""
-    return {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
-            for k, v in cfg.items() if k not in ("paths", "hydra")}
-
-
 def _config_hash(settings: dict) -> str:
     """Hash of everything that changes a star's committed result (not the paths/workers)."""
     keep = {k: settings[k] for k in ("window", "negatives", "seed", "cleaning", "refine_peaks",
@@ -570,7 +563,7 @@ def prepare(cfg: DictConfig) -> dict:
     """
     output = Path(cfg.output_dir) / cfg.output_name
     manifest: dict = {"complete": False, "output": str(output), "run_id": uuid.uuid4().hex[:12],
-                      "config": _config_dict(cfg), "skipped": [], "warnings": []}
+                      "config": settings_of(cfg), "skipped": [], "warnings": []}
     try:
         _prepare(cfg, output, manifest)
     except PrepareError as exc:

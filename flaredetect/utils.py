@@ -71,3 +71,12 @@ def exit_with_error(tool: str, error: Exception | str) -> NoReturn:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
     sys.exit(f"{tool}: {message}")
+
+
+def settings_of(cfg, leave_out=("paths", "hydra", "defaults")) -> dict:
+    """A run's resolved settings for provenance records, without ``paths``/``hydra``: those
+    may refer to Hydra's runtime, absent when a config is composed from Python."""
+    from omegaconf import OmegaConf
+
+    return {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+            for k, v in cfg.items() if k not in leave_out}

@@ -37,6 +37,7 @@ from omegaconf import OmegaConf
 
 from flaredetect.catalogs import read_guenther2020
 from flaredetect.inference import EventParams, Predictor, SignificanceGate, load_net, window_geometry
+from flaredetect.inference.candidates import threshold_predictor
 from flaredetect.inference.calibrate import calibrate_events
 from flaredetect.inference.metrics import (AMPLITUDE_BINS, bootstrap_f1, bootstrap_f1_difference,
                                           score_light_curve_predictions, summarise)
@@ -82,12 +83,6 @@ def trained_tics(cfg) -> set[int]:
             if split_name != "test":
                 tics |= {int(t) for t in np.unique(tic[rows])}
     return tics
-
-
-def threshold_scorer(lc):
-    from flaredetect.baselines.threshold import threshold_flags
-
-    return threshold_flags(lc.time_btjd, lc.flux_rel, n_sigma=3.0, min_points=3).astype(np.float32)
 
 
 def threshold_window_score_fn(lc, length=100):
@@ -254,7 +249,7 @@ def main(argv=None) -> int:
                 gate = "the network alone" if args.gate is None else "vetting significance candidates"
                 report[f"{role} ({head} head)"], scored[role, head] = run_detector(
                     f"{role}, {head} head, {gate}", folds, sets, catalog)
-    baseline = Predictor(scorer=threshold_scorer, events=replace(base_events, threshold=0.5, min_cadences=1))
+    baseline = threshold_predictor(base_events)
     report["threshold 3-sigma"], scored_threshold = run_detector(
         "3-sigma threshold detector (flags as probabilities; AUROC/AP from its continuous window score)",
         [("threshold", lambda: baseline, set())], sets, catalog, window_score_fn=threshold_window_score_fn)

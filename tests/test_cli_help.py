@@ -19,9 +19,11 @@ from flaredetect import CONFIG_DIR
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 HYDRA_CONFIGS = {"flaredetect-train": "train", "flaredetect-prepare": "prepare", "flaredetect-eval": "eval",
-                 "flaredetect-predict": "predict", "flaredetect-export": "export"}
+                 "flaredetect-predict": "predict", "flaredetect-export": "export",
+                 "flaredetect-recovery": "recovery"}
 # Required without being ``???`` in a config: eval needs one of two null keys; sweeps is argparse.
-ALSO_REQUIRED = {"flaredetect-eval": ["run_dir", "ckpt"], "flaredetect-sweeps": ["sweep dirs"]}
+ALSO_REQUIRED = {"flaredetect-eval": ["run_dir", "ckpt"], "flaredetect-sweeps": ["sweep dirs"],
+                 "flaredetect-recovery": ["ckpt"]}
 
 
 @pytest.fixture(autouse=True)

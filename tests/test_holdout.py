@@ -127,7 +127,7 @@ def test_each_light_curve_is_scored_by_a_fold_that_never_saw_it(tmp_path, capsys
     from types import SimpleNamespace
 
     from flaredetect.data.synthetic import generate_light_curve
-    from flaredetect.inference import EventParams, Predictor
+    from flaredetect.inference.candidates import threshold_predictor
 
     bench = _benchmark_real()
     files = []
@@ -137,7 +137,7 @@ def test_each_light_curve_is_scored_by_a_fold_that_never_saw_it(tmp_path, capsys
         np.save(files[-1], np.stack([lc.time_btjd, 1.0 + lc.flux_rel, lc.flux_err]))
     empty = SimpleNamespace(peak_time_btjd=np.zeros(0), amplitude=np.zeros(0))
     catalog = SimpleNamespace(for_star=lambda *a, **k: empty)
-    predictor = Predictor(scorer=bench.threshold_scorer, events=EventParams(threshold=0.5, min_cadences=1))
+    predictor = threshold_predictor()
     used = []
 
     def fold(name, skip):

@@ -42,3 +42,23 @@ class SignificanceGate:
 
     def apply(self, lc: LightCurve, prob: np.ndarray) -> np.ndarray:
         return np.where(self.mask(lc), prob, 0.0).astype(prob.dtype, copy=False)
+
+
+def threshold_scorer(n_sigma: float = 3.0, min_points: int = 3):
+    """The catalogs' rule as a per-cadence "probability": 1 on its flagged cadences, else 0."""
+    def score(lc: LightCurve) -> np.ndarray:
+        return threshold_flags(lc.time_btjd, lc.flux_rel, n_sigma=n_sigma, min_points=min_points).astype(np.float32)
+    return score
+
+
+def threshold_predictor(events=None, n_sigma: float = 3.0, min_points: int = 3):
+    """The 3-sigma rule through the same event code as the network (``flaredetect-predict``):
+    events are runs of its flagged cadences (threshold 0.5, at least one cadence), measured
+    on the flux like any other event. The baseline every model is compared with."""
+    from dataclasses import replace
+
+    from flaredetect.inference.events import EventParams
+    from flaredetect.inference.pipeline import Predictor
+
+    events = replace(events or EventParams(), threshold=0.5, min_cadences=1)
+    return Predictor(scorer=threshold_scorer(n_sigma, min_points), events=events)

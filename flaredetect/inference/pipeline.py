@@ -199,12 +199,15 @@ def download_stem(lc: LightCurve) -> str:
 def run_prediction(predictor: Predictor, inputs, out_dir: str | Path, *, luminosity_erg_s: float | None = None,
                    quality_bitmask="default", low_sigma: float | None = 5.0, plot: bool = True,
                    progress: bool = True, cache_dir: str | Path = "data/mast", log=print,
-                   tic: int | None = None, sector: int | None = None, meta: dict | None = None) -> dict:
+                   tic: int | None = None, sector: int | None = None, meta: dict | None = None,
+                   correction=None) -> dict:
     """Predict every target of ``inputs`` and write its outputs under ``out_dir`` (created
     here, before anything is read).
 
     Returns ``{"ok": [per light-curve summary dicts], "failed": [(name, one-line reason)]}``;
-    ``meta`` (provenance: checkpoint, version, settings) goes into every table's metadata.
+    ``meta`` (provenance: checkpoint, version, settings) goes into every table's metadata;
+    ``correction`` (a :class:`~flaredetect.evaluation.recovery.RecoveryCorrection`) adds each
+    event's ``recovery_probability`` and recovery-corrected ``ed_corr``.
     """
     from tqdm import tqdm
 
@@ -223,6 +226,9 @@ def run_prediction(predictor: Predictor, inputs, out_dir: str | Path, *, luminos
             for lc, n_input, index in loaded:
                 started = time.perf_counter()
                 prob, events = predictor.predict(lc, luminosity_erg_s)
+                if correction is not None:
+                    events["recovery_probability"], events["ed_corr"] = correction.correct(events["amplitude"],
+                                                                                         events["ed_s"])
                 wall = time.perf_counter() - started
                 aligned = np.full(n_input, np.nan, dtype=np.float32)
                 aligned[index] = prob

@@ -11,7 +11,7 @@ import numpy as np
 from flaredetect.data.lightcurve import BTJD_OFFSET, LightCurve
 
 _UNITS = {"start_time_btjd": "d", "peak_time_btjd": "d", "stop_time_btjd": "d", "duration_min": "min",
-          "ed_s": "s", "energy_erg": "erg", "fit_fwhm_min": "min", "fit_ed_s": "s"}
+          "ed_s": "s", "energy_erg": "erg", "fit_fwhm_min": "min", "fit_ed_s": "s", "ed_corr": "s"}
 # How the properties are measured (flaredetect.inference.events), in every flare table's metadata.
 MEASUREMENT = {
     "baseline": "robust quadratic fitted to up to events.baseline_cadences free flux points on each side "
@@ -33,6 +33,10 @@ _DESCRIPTIONS = {
     "fit_fwhm_min": "FWHM of the fitted template",
     "fit_ed_s": "equivalent duration of the fitted template, faint tail included",
     "prob_max": "largest per-cadence flare probability in the event",
+    "recovery_probability": "share of injected flares like this one (corrected amplitude and ED) that the "
+                            "detector recovered (flaredetect-recovery)",
+    "ed_corr": "ed_s divided by the median recovered/injected ED ratio of injected flares recovered with "
+               "this amplitude and ED (flaredetect-recovery)",
 }
 
 

@@ -1,0 +1,127 @@
+"""Flares injected into real light curves, and injection–recovery of detectors."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flaredetect.data.flare_model import equivalent_duration_s
+from flaredetect.data.lightcurve import CADENCE_DAYS, LightCurve, robust_noise_sigma
+from flaredetect.evaluation.recovery import (RecoveryCorrection, amplitude_at_recovery, injection_recovery,
+                                             recovery_summary)
+from flaredetect.inference import EventParams, Predictor
+from flaredetect.injection import InjectionGrid, inject_flares
+
+SIGMA = 1e-3
+
+
+def _quiet(n=6000, seed=0, gap_at=3000) -> LightCurve:
+    time = 1400.0 + np.arange(n) * CADENCE_DAYS
+    time[gap_at:] += 0.5
+    flux = np.random.default_rng(seed).normal(0, SIGMA, n)
+    return LightCurve(1, 2, time, flux, np.full(n, SIGMA), np.zeros(n, dtype=int))
+
+
+def test_injection_places_flares_where_the_truth_says_and_labels_follow():
+    lc = _quiet()
+    rng = np.random.default_rng(1)
+    injected, truth = inject_flares(lc, [20, 50, 2], [5, 10, 3], rng)
+    assert len(truth) == 3
+    sigma = robust_noise_sigma(lc.flux_rel)
+    added = injected.flux_rel - lc.flux_rel
+    for k in range(3):
+        i = int(np.argmin(np.abs(lc.time_btjd - truth.peak_time_btjd[k])))
+        assert abs(int(np.argmax(np.where(np.abs(lc.time_btjd - lc.time_btjd[i]) < 0.05, added, -1))) - i) <= 1
+        assert truth.amplitude[k] == pytest.approx([20, 50, 2][k] * sigma)
+        inside = (lc.time_btjd >= truth.start_time_btjd[k]) & (lc.time_btjd <= truth.stop_time_btjd[k])
+        assert injected.flare_mask[inside].all() and injected.flare_mask[i]
+    assert truth.detectable.tolist() == [True, True, False]  # 2 sigma stays below the 3-sigma rule
+    np.testing.assert_allclose(truth.ed_s, equivalent_duration_s(truth.amplitude, truth.fwhm_days))
+    # nothing outside the flares but their faint gradual tails
+    far = np.ones(len(lc), bool)
+    for t in truth.peak_time_btjd:
+        far &= np.abs(lc.time_btjd - t) > 0.2
+    assert np.abs(added[far]).max() < 0.1 * sigma and (added >= -1e-12).all()
+    # the injected ED is the sum of the added flux over the exposures
+    assert np.sum(added) * CADENCE_DAYS * 86400 == pytest.approx(truth.ed_s.sum(), rel=0.02)
+
+
+def test_injection_avoids_given_cadences_such_as_catalogued_flares():
+    lc = _quiet()
+    avoid = np.zeros(len(lc), bool)
+    avoid[:2500] = True  # e.g. a catalogued flare's stretch
+    _, truth = inject_flares(lc, np.full(10, 10.0), np.full(10, 5.0), np.random.default_rng(2), avoid=avoid,
+                             min_separation_days=0.05)
+    assert len(truth) == 10 and (truth.peak_time_btjd > lc.time_btjd[2500 + 29]).all()
+
+
+def _oracle(lc: LightCurve) -> np.ndarray:
+    """A perfect detector: exactly the injected flares' cadences (their truth mask)."""
+    return np.zeros(len(lc), np.float32) if lc.flare_mask is None else lc.flare_mask.astype(np.float32)
+
+
+def test_recovery_of_a_perfect_oracle_is_one_and_of_a_null_detector_zero():
+    grid = InjectionGrid(amplitude_sigma=(5, 50), fwhm_minutes=(4, 20), per_day=1.0)
+    events = EventParams(min_cadences=1)
+    curves = [("a", _quiet(seed=1)), ("b", _quiet(seed=2))]
+    oracle = injection_recovery(Predictor(scorer=_oracle, events=events), curves, grid, trials=2)
+    null = injection_recovery(Predictor(scorer=lambda lc: np.zeros(len(lc), np.float32), events=events), curves,
+                              grid, trials=2)
+    assert len(oracle.trials) >= 20 and oracle.trials["recovered"].all()
+    assert not null.trials["recovered"].any()
+    assert oracle.false_events_per_day == 0 and null.false_events_per_day == 0
+    summary = recovery_summary(oracle.trials, [5, 10, 50], [4, 10, 20])
+    assert set(summary["recovery_probability"].dropna()) == {1.0}
+    assert np.isnan(amplitude_at_recovery(null.trials, fwhm_range=(4, 20)))
+
+
+def test_recovery_corrected_ed_of_a_flare_recovered_at_ratio_r_is_ed_over_r():
+    rng = np.random.default_rng(0)
+    n = 400
+    amplitude = np.exp(rng.uniform(np.log(0.005), np.log(0.5), n))
+    ed = amplitude * 300.0
+    trials = pd.DataFrame({"amplitude": amplitude, "ed_s": ed, "recovered": np.ones(n, bool),
+                           "ampl_rec": amplitude * 0.9, "ed_rec": ed * 0.6})
+    correction = RecoveryCorrection.from_trials(trials, n_bins=5)
+    prob, ed_corr = correction.correct([0.05 * 0.9], [0.05 * 300 * 0.6])
+    assert ed_corr[0] == pytest.approx(0.05 * 300, rel=1e-9) and prob[0] == 1.0
+    half = trials.assign(recovered=np.arange(n) % 2 == 0)  # half of the injected flares missed
+    prob, _ = RecoveryCorrection.from_trials(half, n_bins=1).correct([0.05 * 0.9], [0.05 * 300 * 0.6])
+    assert prob[0] == pytest.approx(0.5)
+
+
+def test_recovery_command_writes_its_tables_and_predict_attaches_the_correction(tmp_path):
+    import json
+    from pathlib import Path
+
+    from astropy.table import QTable
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from flaredetect.predict import predict
+    from flaredetect.recovery import run_recovery
+    from test_predict import _predict_cfg, _save_star, make_run_dir
+
+    for seed in (1, 2):
+        _save_star(tmp_path / "in" / f"tic00000000{seed}_s02.npy", seed=seed, n=6000)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(Path(__file__).resolve().parents[1] / "conf")):
+        cfg = compose("recovery", overrides=["detector=threshold", f"input={tmp_path / 'in'}", "trials=2",
+                                             f"out_dir={tmp_path / 'rec'}", "progress=false",
+                                             f"paths.data_dir={tmp_path / 'data'}"])
+    GlobalHydra.instance().clear()
+    report = run_recovery(cfg)
+    out = tmp_path / "rec"
+    for name in ("recovery_trials.csv", "recovery_summary.csv", "recovery_heatmap.png", "recovery_correction.json",
+                 "recovery.json"):
+        assert (out / name).is_file(), name
+    saved = json.loads((out / "recovery.json").read_text())
+    assert saved["injected"] == report["injected"] >= 10 and 0 < saved["recovered"] < saved["injected"]
+    assert saved["light_curves"] == 2 and saved["false_events_per_day"] >= 0
+    assert 1 < saved["amplitude_sigma_at_50pc_all"] < 30  # the 3-sigma rule needs a few sigma
+
+    run = make_run_dir(tmp_path / "run")
+    summary = predict(_predict_cfg(tmp_path, run, str(tmp_path / "in"), events={"threshold": 0.01},
+                                   recovery=str(out / "recovery_correction.json")))
+    table = QTable.read(summary["ok"][0]["outputs"]["flares"], format="ascii.ecsv")
+    assert {"recovery_probability", "ed_corr"} <= set(table.colnames) and str(table["ed_corr"].unit) == "s"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from flaredetect.data.flare_model import RISE_PHASE, equivalent_duration_s, flare_flux, tail_phase
-from flaredetect.data.lightcurve import Flares, LightCurve, cadence_days, robust_noise_sigma, segments
+from flaredetect.data.lightcurve import Flares, LightCurve, cadence_days, robust_noise_sigma, runs, segments
 
 MINUTES_PER_DAY = 1440.0
 TAIL_PHASE = tail_phase(1e-7)  # beyond, the template is below 1e-7 of its peak
@@ -70,7 +70,7 @@ def free_peak_cadences(lc: LightCurve, avoid: np.ndarray | None = None, margin: 
 
 def inject_flares(lc: LightCurve, amplitude_sigma: np.ndarray, fwhm_minutes: np.ndarray,
                   rng: np.random.Generator, avoid: np.ndarray | None = None, min_separation_days: float = 0.2,
-                  extent_sigma: float = 1.0, detect_sigma: float = 3.0,
+                  extent_sigma: float = 1.0, detect_sigma: float = 3.0, detect_min_points: int = 1,
                   sigma: float | None = None) -> tuple[LightCurve, Flares]:
     """``lc`` with one flare injected per (amplitude, FWHM) pair, and their truth.
 
@@ -78,8 +78,10 @@ def inject_flares(lc: LightCurve, amplitude_sigma: np.ndarray, fwhm_minutes: np.
     cadence off the cadence centre, as real flares are), at least ``min_separation_days``
     apart; pairs that find no free place are left out (fewer rows than pairs). The
     returned light curve's ``flare_mask`` marks the injected flares' extents; a flare is
-    ``detectable`` when its exposure-integrated peak reaches ``detect_sigma`` (the rule of
-    the synthetic data), and ``amplitude`` is the continuous template's peak.
+    ``detectable`` when ``detect_min_points`` consecutive cadences of its exposure-integrated
+    flux reach ``detect_sigma`` (1 point: the rule of the synthetic data; 3 points at 3 sigma:
+    the rule by which flare catalogs list a flare), and ``amplitude`` is the continuous
+    template's peak.
     """
     amplitude_sigma = np.atleast_1d(np.asarray(amplitude_sigma, dtype=np.float64))
     fwhm_days = np.atleast_1d(np.asarray(fwhm_minutes, dtype=np.float64)) / MINUTES_PER_DAY
@@ -105,13 +107,13 @@ def inject_flares(lc: LightCurve, amplitude_sigma: np.ndarray, fwhm_minutes: np.
     fwhm = fwhm_days[:n]
     model = np.zeros(len(time))
     mask = np.zeros(len(time), dtype=bool)
-    start, stop, recorded_peak = np.empty(n), np.empty(n), np.empty(n)
+    start, stop, longest = np.empty(n), np.empty(n), np.zeros(n, dtype=np.int64)
     for k in range(n):
         phase = (time - peak[k]) / fwhm[k]
         near = np.flatnonzero((phase > RISE_PHASE - exposure / fwhm[k]) & (phase < TAIL_PHASE + exposure / fwhm[k]))
         one = flare_flux(time[near], peak[k], fwhm[k], amplitude[k], exposure_days=exposure)
         model[near] += one
-        recorded_peak[k] = one.max()
+        longest[k] = max((b - a for a, b in runs(one >= detect_sigma * sigma)), default=0)
         above = near[one > extent_sigma * sigma]
         if above.size == 0:  # below the noise at every cadence: its peak cadence alone
             above = near[[int(np.argmax(one))]]
@@ -121,5 +123,5 @@ def inject_flares(lc: LightCurve, amplitude_sigma: np.ndarray, fwhm_minutes: np.
     truth = Flares(peak_time_btjd=peak, amplitude=amplitude, fwhm_days=fwhm, start_time_btjd=start,
                    stop_time_btjd=stop, event_id=np.arange(n, dtype=np.int64),
                    ed_s=equivalent_duration_s(amplitude, fwhm), energy_erg=np.full(n, np.nan),
-                   detectable=recorded_peak >= detect_sigma * sigma)
+                   detectable=longest >= max(1, int(detect_min_points)))
     return lc.replace(flux_rel=flux + model * (1.0 + flux), flare_mask=mask, noise_sigma=sigma), truth

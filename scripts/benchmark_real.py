@@ -73,10 +73,11 @@ def trained_tics(cfg) -> set[int]:
         if source_cfg is None or "SyntheticWindows" in str(source_cfg.get("_target_", "")):
             continue
         source = instantiate(source_cfg)
-        path = getattr(source, "path", None)
-        if not path or not Path(path).is_file():
-            raise SystemExit(f"data.sources.{name}: real training windows at {path!r} cannot be checked for "
-                             "overlap with the benchmark stars; refusing to score (use leave-one-star-out)")
+        try:
+            path = source.prepare()  # a generated source (injected backgrounds) rebuilds its file
+        except (OSError, ValueError) as err:
+            raise SystemExit(f"data.sources.{name}: real training windows cannot be checked for overlap with "
+                             f"the benchmark stars ({err}); refusing to score (use leave-one-star-out)") from None
         with h5py.File(path, "r") as f:
             split, tic = f["split"][...], f["tic"][...]
         for split_name, rows in source.split_rows(split, tic).items():

@@ -125,3 +125,52 @@ def test_recovery_command_writes_its_tables_and_predict_attaches_the_correction(
                                    recovery=str(out / "recovery_correction.json")))
     table = QTable.read(summary["ok"][0]["outputs"]["flares"], format="ascii.ecsv")
     assert {"recovery_probability", "ed_corr"} <= set(table.colnames) and str(table["ed_corr"].unit) == "s"
+
+
+def _star_file(folder, tic: int, seed: int, flare_at: int | None = None, n: int = 6000):
+    """A quiet sector-like (3, N) .npy light curve, optionally with one real (catalogued) flare."""
+    from flaredetect.data.flare_model import flare_flux
+
+    lc = _quiet(n=n, seed=seed)
+    flux = 1 + lc.flux_rel
+    if flare_at is not None:
+        flux = flux * (1 + flare_flux(lc.time_btjd, lc.time_btjd[flare_at], 0.01, 0.05))
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / f"tic{tic:09d}_s02.npy", np.stack([lc.time_btjd, flux, np.full(n, SIGMA)]))
+    return lc.time_btjd[flare_at] if flare_at is not None else None
+
+
+def test_injected_windows_label_injected_flares_and_mask_catalogued_ones(tmp_path):
+    from flaredetect.catalogs import FlareCatalog
+    from flaredetect.data.injected_windows import InjectedWindows
+    from flaredetect.data.window_file import read_window_file
+    from flaredetect.data.lightcurve import Flares
+
+    peak = _star_file(tmp_path / "lcs", 11, 1, flare_at=2000)
+    for tic in (12, 13, 14):
+        _star_file(tmp_path / "lcs", tic, tic)
+    _star_file(tmp_path / "lcs", 99, 99)
+    catalog = FlareCatalog({11: Flares(peak_time_btjd=np.array([peak]), amplitude=np.array([0.05]),
+                                       fwhm_days=np.array([0.01]), start_time_btjd=np.array([peak - 0.01]),
+                                       stop_time_btjd=np.array([peak + 0.03]), event_id=np.array([0]),
+                                       ed_s=np.array([np.nan]), energy_erg=np.array([np.nan]),
+                                       detectable=np.array([True]))}, name="test")
+    source = InjectedWindows([tmp_path / "lcs"], catalogs=[catalog], cache_dir=tmp_path / "cache", realizations=2,
+                             injection={"amplitude_sigma": [5, 50], "fwhm_minutes": [4, 20], "per_day": 1.0},
+                             unlabelled=None, exclude_tics=[99])
+    windows = read_window_file(source.prepare())
+    assert set(np.unique(windows["tic"])) == {11, 12, 13, 14}  # TIC 99 never read
+    pos = windows["label"] == 1
+    assert pos.sum() >= 4 * 2 * 5  # ~8 injected flares per light curve and realization, most detectable
+    # every positive window holds a peak the injection put there, none the catalogued flare
+    near_catalog = np.abs(windows["time_btjd"] - peak).min(axis=1) < 0.05
+    assert not (windows["peak_mask"][near_catalog & (windows["tic"] == 11)] & (
+        np.abs(windows["time_btjd"][near_catalog & (windows["tic"] == 11)] - peak) < 0.005)).any()
+    # no negative window contains the catalogued flare; its cadences are marked as flare
+    neg = ~pos
+    assert not (near_catalog & neg & (windows["tic"] == 11)).any()
+    # the same parameters give the same file
+    again = InjectedWindows([tmp_path / "lcs"], catalogs=[catalog], cache_dir=tmp_path / "cache2", realizations=2,
+                            injection={"amplitude_sigma": [5, 50], "fwhm_minutes": [4, 20], "per_day": 1.0},
+                            unlabelled=None, exclude_tics=[99])
+    np.testing.assert_array_equal(read_window_file(again.prepare())["flux_rel"], windows["flux_rel"])

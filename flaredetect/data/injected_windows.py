@@ -1,0 +1,226 @@
+"""Training windows from real light curves with injected flares (``data=injected``).
+
+The network learns what real TESS backgrounds look like (their rotation, systematics,
+scattered light, cosmic rays and noise) instead of the synthetic generator's idea of
+them, with labels that are exact because the flares are ours (after flarenet's real-background
+training set). Per light curve and ``realizations`` times, flares are drawn from
+``injection`` (amplitude in the light curve's white-noise sigma, from below the noise
+upward, and FWHM) and injected with :func:`flaredetect.injection.inject_flares`; windows are
+cut by the shared :func:`~flaredetect.data.windowing.cut_windows`, positives where a
+*detectable* injected flare peaks (its exposure-integrated peak reaches ``detect_sigma``).
+
+The light curves' own flares are handled deliberately, never as negatives:
+
+* catalogued flares (``catalogs``, e.g. Günther 2020 and the vetted ultracool-dwarf table)
+  and stretches that the significance rule flags at high significance (``unlabelled``:
+  ``min_points`` cadences ``n_sigma`` above the running median, padded) — the flares no
+  catalog lists — are marked as flares but not as positives: no negative window contains
+  them and no flare is injected on them, while a positive window that happens to hold one
+  keeps it in its per-cadence mask;
+* ``exclude_tics`` are never read; ``holdout_tics`` and ``folds``/``fold`` move stars to the
+  test split exactly as for prepared files (:class:`~flaredetect.data.window_sources.WindowFileSource`),
+  so benchmark and cross-validation stars are never trained on.
+
+Splits are star-grouped from ``seed``; the window file is cached under ``cache_dir`` keyed
+by every parameter and by the input files' names, sizes and modification times.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from flaredetect.data.lightcurve import Flares, LightCurve, robust_noise_sigma, runs
+from flaredetect.data.splits import SPLITS, assign_splits
+from flaredetect.data.window_file import check_window_file, write_window_file
+from flaredetect.data.window_sources import WindowFileSource
+from flaredetect.data.windowing import WindowSpec, concat_windows, cut_windows, flare_mask_from_flares
+from flaredetect.injection import InjectionGrid, inject_flares
+
+log = logging.getLogger(__name__)
+
+
+def known_flare_mask(lc: LightCurve, catalog_flares: Flares | None, unlabelled: dict | None) -> np.ndarray:
+    """Cadences of flares the light curve already has: catalogued extents, and stretches
+    the significance rule flags at ``unlabelled`` (``n_sigma``, ``min_points``), padded by
+    ``pad_cadences``."""
+    from scipy.ndimage import binary_dilation
+
+    from flaredetect.baselines.threshold import threshold_flags
+
+    mask = np.zeros(len(lc), dtype=bool)
+    if catalog_flares is not None and len(catalog_flares):
+        mask |= flare_mask_from_flares(lc.replace(flares=catalog_flares, flare_mask=None))
+    if unlabelled:
+        flags = threshold_flags(lc.time_btjd, lc.flux_rel, n_sigma=float(unlabelled.get("n_sigma", 4.0)),
+                                min_points=int(unlabelled.get("min_points", 3)))
+        pad = int(unlabelled.get("pad_cadences", 10))
+        mask |= binary_dilation(flags, iterations=pad) if pad and flags.any() else flags
+    return mask
+
+
+def _as_flares(lc: LightCurve, mask: np.ndarray) -> Flares:
+    """Runs of ``mask`` as undetectable flares: no positive, no negative window there."""
+    spans = runs(mask)
+    start = np.array([lc.time_btjd[a] for a, _ in spans])
+    stop = np.array([lc.time_btjd[b - 1] for _, b in spans])
+    n = len(spans)
+    return Flares(peak_time_btjd=0.5 * (start + stop) if n else np.zeros(0), amplitude=np.full(n, np.nan),
+                  fwhm_days=np.full(n, np.nan), start_time_btjd=start if n else np.zeros(0),
+                  stop_time_btjd=stop if n else np.zeros(0), event_id=np.arange(n, dtype=np.int64) + 1_000_000,
+                  ed_s=np.full(n, np.nan), energy_erg=np.full(n, np.nan), detectable=np.zeros(n, dtype=bool))
+
+
+def _concat(a: Flares, b: Flares) -> Flares:
+    return Flares(**{k: np.concatenate([getattr(a, k), getattr(b, k)]) for k in Flares.__dataclass_fields__})
+
+
+class InjectedWindows:
+    """Window source over real light curves with injected flares (see the module docstring).
+
+    Parameters
+    ----------
+    paths : light-curve files, directories or globs (anything ``flaredetect-predict`` reads).
+    catalogs : flare catalogs (:class:`~flaredetect.catalogs.FlareCatalog`, e.g. instantiated
+        from ``conf/catalog``) whose flares are masked.
+    realizations : independent injections per light curve.
+    injection : :class:`~flaredetect.injection.InjectionGrid` fields.
+    unlabelled : ``n_sigma``, ``min_points``, ``pad_cadences`` of the mask for flares no catalog
+        lists (null: none).
+    detect_sigma, detect_min_points : an injected flare labels a window only when this many
+        consecutive cadences reach this many white-noise sigma.
+    exclude_tics : stars never read.
+    holdout_tics, folds, fold : stars moved to the test split (as for prepared files).
+    """
+
+    def __init__(self, paths, catalogs=(), seed: int = 42, cache_dir: str | Path = "data/injected",
+                 window: dict | None = None, split_fractions=(0.8, 0.1, 0.1), realizations: int = 2,
+                 injection: dict | None = None, unlabelled: dict | None = None, detect_sigma: float = 3.0, detect_min_points: int = 1,
+                 exclude_tics=(), holdout_tics=(), folds: int | None = None, fold: int | None = None,
+                 quality_bitmask="default", low_sigma: float | None = 5.0, splits=SPLITS) -> None:
+        from flaredetect.sources.local import find_light_curve_files
+
+        if realizations < 1:
+            raise ValueError(f"data.sources.injected.realizations={realizations} must be >= 1")
+        self.files = find_light_curve_files(list(paths) if not isinstance(paths, (str, Path)) else paths)
+        if not self.files:
+            raise ValueError(f"data.sources.injected.paths={list(paths) if not isinstance(paths, str) else paths}: "
+                             "no light-curve files")
+        self.catalogs = list(catalogs or [])
+        self.seed = int(seed)
+        self.cache_dir = Path(cache_dir)
+        self.spec = WindowSpec(**(window or {}))
+        self.split_fractions = tuple(float(f) for f in split_fractions)
+        self.realizations = int(realizations)
+        self.grid = InjectionGrid(**{k: tuple(v) if isinstance(v, (list, tuple)) else v
+                                     for k, v in (injection or {}).items()})
+        self.unlabelled = None if unlabelled is None else dict(unlabelled)
+        self.detect_sigma = float(detect_sigma)
+        self.detect_min_points = int(detect_min_points)
+        self.exclude_tics = {int(t) for t in (exclude_tics or ())}
+        self.quality_bitmask = quality_bitmask
+        self.low_sigma = low_sigma
+        self.splits = tuple(splits)
+        # the split logic of prepared files, over this source's cached file (checked here, early)
+        self._split_args = {"splits": self.splits, "holdout_tics": holdout_tics, "folds": folds, "fold": fold}
+        WindowFileSource(self.path, **self._split_args)
+
+    def split_rows(self, split: np.ndarray, tic: np.ndarray) -> dict[str, np.ndarray]:
+        return WindowFileSource(self.path, **self._split_args).split_rows(split, tic)
+
+    def emptied_split_note(self, name: str, split: np.ndarray, tic: np.ndarray) -> str:
+        return WindowFileSource(self.path, **self._split_args).emptied_split_note(name, split, tic)
+
+    @property
+    def params(self) -> dict:
+        files = [(str(p), p.stat().st_size, int(p.stat().st_mtime)) for p in self.files]
+        return {"files": files, "catalogs": [(getattr(c, "name", ""), len(c), getattr(c, "n_flares", 0))
+                                             for c in self.catalogs],
+                "seed": self.seed, "window": self.spec.__dict__, "split_fractions": self.split_fractions,
+                "realizations": self.realizations, "injection": self.grid.__dict__, "unlabelled": self.unlabelled,
+                "detect_sigma": self.detect_sigma, "detect_min_points": self.detect_min_points, "exclude_tics": sorted(self.exclude_tics),
+                "quality_bitmask": self.quality_bitmask, "low_sigma": self.low_sigma, "format": 1}
+
+    @property
+    def path(self) -> Path:
+        key = hashlib.sha1(json.dumps(self.params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        return self.cache_dir / f"injected-{key}.h5"
+
+    def prepare(self) -> Path:
+        path = self.path
+        try:
+            check_window_file(path)
+            return path
+        except (FileNotFoundError, ValueError):
+            pass
+        t0 = time.perf_counter()
+        windows, report = self.build()
+        if not len(windows["label"]):
+            raise ValueError(f"data.sources.injected: no windows from {len(self.files)} file(s) "
+                             f"({report['skipped'][:1] or 'every light curve too short?'})")
+        split = assign_splits(windows["tic"], self.split_fractions, self.seed)
+        write_window_file(path, windows, split, self.spec, provenance={"source": "injected", **self.params,
+                                                                      **report})
+        log.info("injected %d flares into %d light curves of %d stars: %d windows (%d positive) in %.1f s -> %s",
+                 report["injected"], report["light_curves"], report["stars"], len(split), int(windows["label"].sum()),
+                 time.perf_counter() - t0, path)
+        for line in report["skipped"]:
+            log.warning("skipped: %s", line)
+        return path
+
+    def _catalog_flares(self, lc: LightCurve) -> Flares | None:
+        """The light curve's catalogued flares from every catalog (None if there are none)."""
+        parts = [c.for_light_curve(lc) for c in self.catalogs if lc.tic in c]
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return None
+        flares = parts[0]
+        for other in parts[1:]:
+            flares = _concat(flares, other)
+        return flares
+
+    def build(self) -> tuple[dict[str, np.ndarray], dict]:
+        """Windows of every light curve and realization, and a report (counts, skipped files)."""
+        from flaredetect.sources.local import read_light_curve
+
+        parts, skipped, n_injected, stars, n_lc = [], [], 0, set(), 0
+        for path in self.files:
+            try:
+                lc = read_light_curve(path, self.quality_bitmask, low_sigma=self.low_sigma)
+            except ValueError as exc:
+                skipped.append(str(exc))
+                continue
+            if lc.tic is None or lc.sector is None:
+                skipped.append(f"{path}: no TIC/sector (needed for star-grouped splits)")
+                continue
+            if lc.tic in self.exclude_tics:
+                continue
+            sigma = robust_noise_sigma(lc.flux_rel)
+            if not np.isfinite(sigma) or sigma <= 0:
+                skipped.append(f"{path}: no white-noise sigma to scale injected flares")
+                continue
+            known = known_flare_mask(lc, self._catalog_flares(lc), self.unlabelled)
+            known_flares = _as_flares(lc, known)
+            n_lc += 1
+            stars.add(lc.tic)
+            days = len(lc) * float(np.median(np.diff(lc.time_btjd))) if len(lc) > 1 else 0.0
+            n = max(1, int(round(self.grid.per_day * days)))
+            for r in range(self.realizations):
+                rng = np.random.default_rng([self.seed, int(lc.tic), int(lc.sector) % 10_000, r])
+                amp, fwhm = self.grid.draw(rng, n)
+                injected, truth = inject_flares(lc, amp, fwhm, rng, avoid=known,
+                                                min_separation_days=self.grid.min_separation_days,
+                                                detect_sigma=self.detect_sigma,
+                                                detect_min_points=self.detect_min_points, sigma=sigma)
+                n_injected += len(truth)
+                injected = injected.replace(flares=_concat(truth, known_flares),
+                                            flare_mask=injected.flare_mask | known)
+                n_pos = int(np.unique(truth.event_id[truth.detectable]).size)
+                parts.append(cut_windows(injected, self.spec, rng,
+                                         n_negatives=int(round(self.spec.negatives_per_positive * n_pos))))
+        report = {"injected": n_injected, "light_curves": n_lc, "stars": len(stars), "skipped": skipped}
+        return concat_windows(parts, self.spec), report

@@ -343,10 +343,11 @@ def read_pietras2022(path: str | Path, readme: str | Path | None = None, *,
     )
 
 
-def read_ilin_ucd(path: str | Path, real_only: bool = True) -> FlareCatalog:
+def read_ilin_ucd(path: str | Path, real_only: bool = True, unvetted_only: bool = False) -> FlareCatalog:
     """The vetted ultracool-dwarf flare table (AltaiPony output).
 
-    Keeps ``real == 1`` rows (NaN = not vetted, -1 = rejected). ``tstart``/``tstop`` (BTJD)
+    Keeps ``real == 1`` rows (NaN = not vetted, -1 = rejected); ``real_only=False``: every
+    row; ``unvetted_only``: the NaN rows only (candidates nobody decided on). ``tstart``/``tstop`` (BTJD)
     are the extent. The table has no peak time: ``peak_time_btjd = tstart`` (the first
     flare cadence; for impulsive flares the peak is within a cadence or two). Use
     :func:`refine_peak_times` with the light curve to move it to the brightest cadence.
@@ -355,7 +356,9 @@ def read_ilin_ucd(path: str | Path, real_only: bool = True) -> FlareCatalog:
     """
     df = pd.read_csv(path)
     _require(df, ["TIC", "tstart", "tstop", "ampl_rec", "ed_rec", "real"], path)
-    if real_only:
+    if unvetted_only:
+        df = df[np.isnan(_num(df["real"]))]
+    elif real_only:
         df = df[_num(df["real"]) == 1]
     tic = _tic_column(df["TIC"], path, "TIC")
     start = _num(df["tstart"])

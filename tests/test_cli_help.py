@@ -21,8 +21,9 @@ SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scrip
 HYDRA_CONFIGS = {"flaredetect-train": "train", "flaredetect-prepare": "prepare", "flaredetect-eval": "eval",
                  "flaredetect-predict": "predict", "flaredetect-export": "export",
                  "flaredetect-recovery": "recovery"}
-# Required without being ``???`` in a config: eval needs one of two null keys; sweeps is argparse.
+# Required without being ``???`` in a config: eval needs one of two null keys; sweeps and benchmark are argparse.
 ALSO_REQUIRED = {"flaredetect-eval": ["run_dir", "ckpt"], "flaredetect-sweeps": ["sweep dirs"],
+                 "flaredetect-benchmark": ["--data", "--ckpt"],
                  "flaredetect-recovery": ["ckpt"]}
 
 
@@ -56,7 +57,7 @@ def examples(script: str, text: str) -> list[list[str]]:
 
 
 def test_every_console_script_is_covered():
-    assert set(SCRIPTS) == set(HYDRA_CONFIGS) | {"flaredetect-sweeps"}
+    assert set(SCRIPTS) == set(HYDRA_CONFIGS) | {"flaredetect-sweeps", "flaredetect-benchmark"}
 
 
 @pytest.mark.slow  # one interpreter start (torch, Lightning imports) per script

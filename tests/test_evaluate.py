@@ -241,3 +241,19 @@ def test_swapped_data_config_takes_the_runs_feature_count(tmp_path):
     dm = build_datamodule(data_cfg, batch_size=8, n_features=4)
     batch = dm.transform(next(iter(dm.val_dataloader())), training=False)
     assert dm.n_features == 4 and batch["x"].shape[-1] == 4
+
+
+def test_rotation_period_finds_a_fast_rotator_and_its_amplitude_not_the_noise():
+    from flaredetect.data.lightcurve import LightCurve
+    from flaredetect.evaluation.rotation import rotation_period
+
+    rng = np.random.default_rng(4)
+    t = 1354.1 + np.arange(18_000) * 2 / 1440
+    t = t[(t < 1363.0) | (t > 1364.2)]  # the orbit gap
+    for period, amp in ((0.37, 0.02), (3.1, 0.004)):
+        flux = 0.5 * amp * np.sin(2 * np.pi * t / period) + rng.normal(0, 0.003, len(t))
+        lc = LightCurve(time_btjd=t, flux_rel=flux, flux_err=np.full(len(t), 0.003), quality=np.zeros(len(t), int),
+                        tic=1, sector=1)
+        found, ptp = rotation_period(lc)
+        assert abs(found - period) / period < 0.03
+        assert abs(ptp - amp) / amp < 0.15  # the sinusoid's peak to peak, not the 0.3 % noise's

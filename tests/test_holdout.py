@@ -1,6 +1,5 @@
 """Leave-one-star-out folds: held-out stars only ever reach the test split, and the real-data
 benchmark never scores a star with a run that trained or validated on it."""
-import importlib.util
 from pathlib import Path
 
 import h5py
@@ -12,6 +11,9 @@ from flaredetect.data.datamodule import FlareDataModule
 from flaredetect.data.splits import SPLIT_CODES
 from flaredetect.data.synthetic_windows import SyntheticWindows
 from flaredetect.data.window_sources import WindowFileSource
+from flaredetect.evaluation.catalog_benchmark import (M_DWARFS, NO_FLARES, UCDS, YOUNG, LabelledLightCurve,
+                                                      catalog_flares, compare, labelled_light_curves,
+                                                      legacy_light_curve_sets, score_detector, trained_tics)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,16 +91,8 @@ def test_star_grouped_folds_partition_the_stars_and_hold_each_out(window_file):
         WindowFileSource(path, folds=50, fold=0).split_rows(split, tic)
 
 
-def _benchmark_real():
-    spec = importlib.util.spec_from_file_location("benchmark_real", REPO / "scripts" / "benchmark_real.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_benchmark_refuses_stars_a_run_saw_and_picks_the_fold_that_did_not(window_file):
     path, tic, split = window_file
-    bench = _benchmark_real()
     train_star = int(tic[split == SPLIT_CODES["train"]][0])
     val_star = int(tic[split == SPLIT_CODES["val"]][0])
     test_star = int(tic[split == SPLIT_CODES["test"]][0])
@@ -112,60 +106,103 @@ def test_benchmark_refuses_stars_a_run_saw_and_picks_the_fold_that_did_not(windo
     fold_cfg = cfg(None)
     fold_cfg.data.sources.tess.folds, fold_cfg.data.sources.tess.fold = 3, 1
     fold_stars = set(WindowFileSource(path, folds=3, fold=1).fold_tics(tic))
-    assert not fold_stars & bench.trained_tics(fold_cfg)
-    seen = bench.trained_tics(cfg(None))
+    assert not fold_stars & trained_tics(fold_cfg)
+    seen = trained_tics(cfg(None))
     assert {train_star, val_star} <= seen and test_star not in seen
-    fold_seen = bench.trained_tics(cfg([train_star]))
+    fold_seen = trained_tics(cfg([train_star]))
     assert train_star not in fold_seen and val_star in fold_seen
     missing = OmegaConf.create({"data": {"sources": {"tess": {
         "_target_": "flaredetect.data.window_sources.WindowFileSource", "path": "/nonexistent/windows.h5"}}}})
     with pytest.raises(SystemExit, match="refusing to score"):
-        bench.trained_tics(missing)
+        trained_tics(missing)
+
+
+def _catalog(peaks_by_tic, starts=None):
+    from flaredetect.catalogs import FlareCatalog
+    from flaredetect.data.lightcurve import Flares
+
+    by_tic = {}
+    for tic, peaks in peaks_by_tic.items():
+        p = np.asarray(peaks, dtype=float)
+        n = len(p)
+        by_tic[tic] = Flares(peak_time_btjd=p, amplitude=np.full(n, 0.05), fwhm_days=np.full(n, 0.01),
+                             start_time_btjd=p - 0.002, stop_time_btjd=p + 0.01, event_id=np.arange(n),
+                             ed_s=np.full(n, 10.0), energy_erg=np.full(n, np.nan), detectable=np.ones(n, bool))
+    return FlareCatalog(by_tic, name="test")
 
 
 def test_each_light_curve_is_scored_by_a_fold_that_never_saw_it(tmp_path, capsys):
-    from types import SimpleNamespace
-
     from flaredetect.data.synthetic import generate_light_curve
     from flaredetect.inference.candidates import threshold_predictor
 
-    bench = _benchmark_real()
-    files = []
-    for tic in (11, 22, 33):
+    items, truth = [], {}
+    for tic, population in ((11, M_DWARFS), (22, UCDS), (33, UCDS)):
         lc = generate_light_curve(tic, tic=tic, sector=2)
-        files.append(tmp_path / f"tic{tic:09d}_s02.npy")
-        np.save(files[-1], np.stack([lc.time_btjd, 1.0 + lc.flux_rel, lc.flux_err]))
-    empty = SimpleNamespace(peak_time_btjd=np.zeros(0), amplitude=np.zeros(0))
-    catalog = SimpleNamespace(for_star=lambda *a, **k: empty)
+        path = tmp_path / f"tic{tic:09d}_s02.npy"
+        np.save(path, np.stack([lc.time_btjd, 1.0 + lc.flux_rel, lc.flux_err]))
+        items.append(LabelledLightCurve(path, population, ("test",)))
+        truth[tic] = lc.flares.peak_time_btjd[lc.flares.detectable]
+    sets = {M_DWARFS: items[:1], UCDS: items[1:]}
+    catalogs = {"test": (_catalog(truth), None)}
     predictor = threshold_predictor()
     used = []
 
     def fold(name, skip):
         return name, lambda: used.append(name) or predictor, set(skip)
 
-    result, scored = bench.run_detector("folds", [fold("A", {11, 33}), fold("B", {22, 33})], {"set": files}, catalog)
-    rows = {r["tic"]: r["fold"] for r in result["set"]["per_light_curve"]}
-    assert rows == {11: "B", 22: "A"}  # 33 was in every run's training data
-    assert "skipped: every run trained on its windows" in capsys.readouterr().out
-    # paired comparisons use only the light curves both detectors scored
-    _, everything = bench.run_detector("all", [fold("C", set())], {"set": files}, catalog)
-    diff = bench.compare("folds - all", scored, everything)
-    assert diff["set"]["light_curves"] == ["TIC 11 s2", "TIC 22 s2"]
-    assert diff["set"]["window_f1"] == diff["set"]["event_f1"] == 0  # the same detector
+    result, scored = score_detector("folds", [fold("A", {11, 33}), fold("B", {22, 33})], sets, catalogs,
+                                    per_light_curve=True)
+    rows = {r["tic"]: r["fold"] for s in (M_DWARFS, UCDS) for r in result[s]["per_light_curve"]}
+    assert rows == {11: "B", 22: "A"}  # 33 was in every run's training data: never scored
+    assert result[UCDS]["skipped"] and "every run trained on its windows" in capsys.readouterr().out
+    assert result["all populations"]["pooled"]["event"]["n_flares"] == len(truth[11]) + len(truth[22])
+    # paired comparisons use only the light curves both detectors scored, per population and pooled
+    _, everything = score_detector("all", [fold("C", set())], sets, catalogs)
+    diff = compare("folds - all", scored, everything)
+    assert diff[UCDS]["light_curves"] == ["TIC 22 s2"]
+    assert len(diff["all populations"]["light_curves"]) == 2
+    assert diff[UCDS]["window_f1"] == diff[UCDS]["event_f1"] == 0  # the same detector
 
 
-def test_development_set_never_holds_a_benchmark_star(tmp_path):
-    bench = _benchmark_real()
-    for sub, names in {"tess": ["tic002760232_s02.npy"],
-                       "fits/spoc": ["tess2018206045859-s0001-0000000358108509-0120-s_lc.fits",
-                                     "tess2018206045859-s0001-0000000053842685-0120-s_lc.fits"],
-                       "fits/custom_aperture": ["tess2019082314135-s0001-0000000358108509-0000-s_lc.fits",
-                                                "tess2019090412090-s0002-0000000259901346-0000-s_lc.fits",
-                                                "tess2019090412090-s0003-0000000111111111-0000-s_lc.fits"]}.items():
+def test_a_flare_two_catalogs_list_counts_once_and_unvetted_candidates_count_neither_way(tmp_path):
+    from flaredetect.data.synthetic import generate_light_curve
+    from flaredetect.evaluation.catalog_benchmark import drop_events_on
+
+    lc = generate_light_curve(5, tic=5, sector=2)
+    t = lc.time_btjd
+    a = {"g": (_catalog({5: [t[1000], t[5000]]}), None),
+         "u": (_catalog({5: [t[1002], t[9000]]}), _catalog({5: [t[12000]]}))}
+    flares, ignore = catalog_flares(lc, ("g", "u"), a)
+    assert len(flares.peak_time_btjd) == 3  # t[1000] and t[1002] are one flare
+    assert len(ignore) == 1 and abs(ignore[0] - t[12000]) < 0.02
+    events = {"start_time_btjd": np.array([t[998], t[11999], t[15000]]),
+              "stop_time_btjd": np.array([t[1005], t[12003], t[15004]])}
+    kept = drop_events_on(events, ignore, flares.peak_time_btjd)
+    assert list(kept["start_time_btjd"]) == [t[998], t[15000]]  # the unvetted one is not counted; a false one is
+
+
+def test_populations_hold_every_labelled_light_curve_once_and_legacy_dev_set_no_benchmark_star(tmp_path):
+    layout = {"tess": ["tic002760232_s02.npy"],
+              "fits/spoc": ["tess2018206045859-s0001-0000000358108509-0120-s_lc.fits",
+                            "tess2018206045859-s0001-0000000053842685-0120-s_lc.fits",
+                            "tess2018349182500-s0006-0000000219423316-0120-s_lc.fits"],
+              "tess_young": ["tic260351540_s01.npy", "tic260351540_s30.npy"],
+              "fits/custom_aperture": ["tess2019082314135-s0001-0000000358108509-0000-s_lc.fits",
+                                       "tess2019090412090-s0002-0000000259901346-0000-s_lc.fits"],
+              "fits/custom_aperture_s03-13": ["tess2019090412090-s0003-0000000111111111-0000-s_lc.fits"]}
+    for sub, names in layout.items():
         (tmp_path / sub).mkdir(parents=True)
         for name in names:
             (tmp_path / sub / name).touch()
-    sets = bench.light_curve_sets(tmp_path)
-    spoc, dev = list(sets.values())[1:]
-    assert [p.name.split("-")[2] for p in spoc] == ["0000000358108509"]  # Günther sector-1 stars only
-    assert [p.name.split("-")[2] for p in dev] == ["0000000259901346"]  # no benchmark star, sectors 1-2
+    sets = labelled_light_curves(tmp_path)
+    names = {k: [i.path.name for i in v] for k, v in sets.items()}
+    assert names[M_DWARFS] == ["tic002760232_s02.npy", layout["fits/spoc"][0]]
+    assert names[NO_FLARES] == [layout["fits/spoc"][1]]  # sector 6 has no labels: not scored
+    assert names[YOUNG] == ["tic260351540_s01.npy"]
+    assert sorted(names[UCDS]) == sorted(layout["fits/custom_aperture"] + layout["fits/custom_aperture_s03-13"])
+    ucd = {i.path.name: i.catalogs for i in sets[UCDS]}
+    assert ucd[layout["fits/custom_aperture_s03-13"][0]] == ("ucd",)  # Günther covers sectors 1-2 only
+    assert ucd[layout["fits/custom_aperture"][1]] == ("ucd", "guenther")
+    spoc, dev = list(legacy_light_curve_sets(tmp_path).values())[1:]
+    assert [i.path.name.split("-")[2] for i in spoc] == ["0000000358108509"]  # Günther sector-1 stars only
+    assert [i.path.name.split("-")[2] for i in dev] == ["0000000259901346"]  # no benchmark star, sectors 1-2

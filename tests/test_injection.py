@@ -174,3 +174,27 @@ def test_injected_windows_label_injected_flares_and_mask_catalogued_ones(tmp_pat
                             injection={"amplitude_sigma": [5, 50], "fwhm_minutes": [4, 20], "per_day": 1.0},
                             unlabelled=None, exclude_tics=[99])
     np.testing.assert_array_equal(read_window_file(again.prepare())["flux_rel"], windows["flux_rel"])
+
+
+def test_undetected_injected_flares_become_negatives_only_when_asked(tmp_path):
+    from flaredetect.data.injected_windows import InjectedWindows
+    from flaredetect.data.window_file import read_window_file
+    from flaredetect.data.windowing import KIND_HARD_NEGATIVE
+
+    for tic in (21, 22, 23):
+        _star_file(tmp_path / "lcs", tic, tic)
+    settings = dict(cache_dir=tmp_path / "cache", realizations=1, unlabelled=None, detect_min_points=3,
+                    injection={"amplitude_sigma": [0.5, 20], "fwhm_minutes": [2, 20], "per_day": 2.0})
+    masked = read_window_file(InjectedWindows([tmp_path / "lcs"], **settings).prepare())
+    negative = read_window_file(InjectedWindows([tmp_path / "lcs"], undetected="negative", **settings).prepare())
+    # the same detectable flares label the same number of positive windows
+    assert negative["label"].sum() == masked["label"].sum() > 0
+    # extra hard negatives, centred on injected flares below the 3 x 3 sigma rule: label 0, no flare cadence
+    extra = (negative["kind"] == KIND_HARD_NEGATIVE).sum() - (masked["kind"] == KIND_HARD_NEGATIVE).sum()
+    assert extra >= 5
+    hard = negative["kind"] == KIND_HARD_NEGATIVE
+    assert not negative["label"][hard].any() and not negative["flare_mask"][hard].any()
+    # masked: no negative window holds any injected flare cadence
+    assert not masked["flare_mask"][masked["label"] == 0].any()
+    with pytest.raises(ValueError, match="undetected='maybe'"):
+        InjectedWindows([tmp_path / "lcs"], undetected="maybe", **settings)

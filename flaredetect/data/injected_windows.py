@@ -38,10 +38,14 @@ from flaredetect.data.lightcurve import Flares, LightCurve, robust_noise_sigma, 
 from flaredetect.data.splits import SPLITS, assign_splits
 from flaredetect.data.window_file import check_window_file, write_window_file
 from flaredetect.data.window_sources import WindowFileSource
-from flaredetect.data.windowing import WindowSpec, concat_windows, cut_windows, flare_mask_from_flares
+from flaredetect.data.windowing import (WindowSpec, concat_windows, cut_windows, flare_mask_from_flares,
+                                       windows_centred_on)
 from flaredetect.injection import InjectionGrid, inject_flares
 
 log = logging.getLogger(__name__)
+# what an injected flare that misses the detection rule becomes: masked (neither positive nor
+# negative) or negative (its cadences are negatives, and a hard-negative window is centred on it)
+UNDETECTED = ("masked", "negative")
 
 
 def known_flare_mask(lc: LightCurve, catalog_flares: Flares | None, unlabelled: dict | None) -> np.ndarray:
@@ -75,6 +79,15 @@ def _as_flares(lc: LightCurve, mask: np.ndarray) -> Flares:
                   ed_s=np.full(n, np.nan), energy_erg=np.full(n, np.nan), detectable=np.zeros(n, dtype=bool))
 
 
+def _extent_mask(lc: LightCurve, flares: Flares) -> np.ndarray:
+    """Cadences within [start, stop] of any of ``flares``."""
+    mask = np.zeros(len(lc), dtype=bool)
+    for a, b in zip(np.searchsorted(lc.time_btjd, flares.start_time_btjd, side="left"),
+                    np.searchsorted(lc.time_btjd, flares.stop_time_btjd, side="right")):
+        mask[a:b] = True
+    return mask
+
+
 def _concat(a: Flares, b: Flares) -> Flares:
     return Flares(**{k: np.concatenate([getattr(a, k), getattr(b, k)]) for k in Flares.__dataclass_fields__})
 
@@ -93,6 +106,9 @@ class InjectedWindows:
         lists (null: none).
     detect_sigma, detect_min_points : an injected flare labels a window only when this many
         consecutive cadences reach this many white-noise sigma.
+    undetected : an injected flare below that rule is ``masked`` (in no window's negatives) or
+        ``negative`` (its cadences count as not-flare and a hard negative is centred on it: the
+        network learns the catalogs' detection limit instead of firing on faint bumps).
     exclude_tics : stars never read.
     holdout_tics, folds, fold : stars moved to the test split (as for prepared files).
     """
@@ -100,7 +116,8 @@ class InjectedWindows:
     def __init__(self, paths, catalogs=(), seed: int = 42, cache_dir: str | Path = "data/injected",
                  window: dict | None = None, split_fractions=(0.8, 0.1, 0.1), realizations: int = 2,
                  injection: dict | None = None, unlabelled: dict | None = None, detect_sigma: float = 3.0, detect_min_points: int = 1,
-                 exclude_tics=(), holdout_tics=(), folds: int | None = None, fold: int | None = None,
+                 undetected: str = "masked", exclude_tics=(), holdout_tics=(), folds: int | None = None,
+                 fold: int | None = None,
                  quality_bitmask="default", low_sigma: float | None = 5.0, splits=SPLITS) -> None:
         from flaredetect.sources.local import find_light_curve_files
 
@@ -121,6 +138,9 @@ class InjectedWindows:
         self.unlabelled = None if unlabelled is None else dict(unlabelled)
         self.detect_sigma = float(detect_sigma)
         self.detect_min_points = int(detect_min_points)
+        if undetected not in UNDETECTED:
+            raise ValueError(f"data.sources.injected.undetected={undetected!r} must be one of {list(UNDETECTED)}")
+        self.undetected = undetected
         self.exclude_tics = {int(t) for t in (exclude_tics or ())}
         self.quality_bitmask = quality_bitmask
         self.low_sigma = low_sigma
@@ -142,7 +162,8 @@ class InjectedWindows:
                                              for c in self.catalogs],
                 "seed": self.seed, "window": self.spec.__dict__, "split_fractions": self.split_fractions,
                 "realizations": self.realizations, "injection": self.grid.__dict__, "unlabelled": self.unlabelled,
-                "detect_sigma": self.detect_sigma, "detect_min_points": self.detect_min_points, "exclude_tics": sorted(self.exclude_tics),
+                "detect_sigma": self.detect_sigma, "detect_min_points": self.detect_min_points,
+                **({"undetected": self.undetected} if self.undetected != "masked" else {}), "exclude_tics": sorted(self.exclude_tics),
                 "quality_bitmask": self.quality_bitmask, "low_sigma": self.low_sigma, "format": 1}
 
     @property
@@ -217,10 +238,17 @@ class InjectedWindows:
                                                 detect_sigma=self.detect_sigma,
                                                 detect_min_points=self.detect_min_points, sigma=sigma)
                 n_injected += len(truth)
-                injected = injected.replace(flares=_concat(truth, known_flares),
-                                            flare_mask=injected.flare_mask | known)
-                n_pos = int(np.unique(truth.event_id[truth.detectable]).size)
+                detectable = truth.detectable.astype(bool)
+                mask = injected.flare_mask
+                if self.undetected == "negative":  # the catalogs' rule: below it, not a flare
+                    mask = _extent_mask(injected, truth.select(detectable))
+                injected = injected.replace(flares=_concat(truth, known_flares), flare_mask=mask | known)
+                n_pos = int(np.unique(truth.event_id[detectable]).size)
                 parts.append(cut_windows(injected, self.spec, rng,
                                          n_negatives=int(round(self.spec.negatives_per_positive * n_pos))))
+                if self.undetected == "negative" and (~detectable).any():
+                    missed = truth.select(~detectable)
+                    centres = np.clip(np.searchsorted(injected.time_btjd, missed.peak_time_btjd), 0, len(lc) - 1)
+                    parts.append(windows_centred_on(injected, self.spec, centres, rng))
         report = {"injected": n_injected, "light_curves": n_lc, "stars": len(stars), "skipped": skipped}
         return concat_windows(parts, self.spec), report

@@ -200,6 +200,30 @@ def cut_windows(
                    flare_mask, peak_mask)
 
 
+def windows_centred_on(lc: LightCurve, spec: WindowSpec, centres: np.ndarray, rng: np.random.Generator,
+                       kind: int = KIND_HARD_NEGATIVE) -> dict[str, np.ndarray]:
+    """Windows centred (within ``spec.max_peak_offset``) on the given cadences, each inside one
+    segment and clear of ``lc``'s flare mask over its whole stored context; labels from
+    ``lc``'s detectable flares as in :func:`cut_windows` (negatives where none peaks)."""
+    width = spec.stored_length
+    segs = segments(lc.time_btjd, spec.max_gap_cadences)
+    flare_mask = flare_mask_from_flares(lc)
+    peak_mask = np.zeros(len(lc), dtype=bool)
+    peak_mask[peak_indices(lc, detectable_only=True)] = True
+    dirty = np.concatenate([[0], np.cumsum(flare_mask)])
+    starts = []
+    for i in np.asarray(centres, dtype=np.int64):
+        seg = next(((a, b) for a, b in segs if a <= i < b), None)
+        if seg is None or seg[1] - seg[0] < width:
+            continue
+        offset = int(rng.integers(-spec.max_peak_offset, spec.max_peak_offset + 1))
+        start = int(np.clip(i - offset - width // 2, seg[0], seg[1] - width))
+        if dirty[start + width] == dirty[start]:
+            starts.append(start)
+    starts = np.asarray(starts, dtype=np.int64)
+    return _gather(lc, spec, starts, np.full(len(starts), kind, dtype=np.uint8), flare_mask, peak_mask)
+
+
 def _gather(lc, spec, starts, kinds, flare_mask, peak_mask) -> dict[str, np.ndarray]:
     width = spec.stored_length
     n = len(starts)

@@ -7,7 +7,7 @@ probability is kept within ``pad_cadences`` of a candidate cadence (so an event 
 the flare's rise and decay) and set to 0 elsewhere. The network alone fires on real-noise
 structures and on faint flares no catalog would list; the 3-sigma rule alone takes cosmic
 rays, steps and noise runs for flares; together they beat both on the benchmark stars (see
-``scripts/benchmark_real.py`` and the README's results).
+``flaredetect-benchmark`` and the README's results).
 """
 from __future__ import annotations
 

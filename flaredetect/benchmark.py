@@ -1,0 +1,172 @@
+"""``flaredetect-benchmark``: score trained runs and the 3-sigma rule against the flare
+catalogs on the labelled real light curves, per population of stars
+(:mod:`flaredetect.evaluation.catalog_benchmark`).
+
+Each light curve runs through ``flaredetect-predict``'s code with its settings
+(``conf/predict.yaml``: event threshold, minimum length, significance gate; ``--no-candidates``:
+the network alone), never tuned on these stars. Window level (non-overlapping 100-cadence
+windows) and event level (an event within 3 cadences of a catalog peak), pooled F1 with 95 %
+block-bootstrap intervals, per population and pooled; the model minus the 3-sigma rule (and
+minus ``--versus``) on the same light curves with paired intervals. A star whose windows a run
+trained or validated on is never scored by that run: give the folds of a star-grouped
+cross-validation (``conf/experiment/real_cv.yaml``) and each star is scored by the fold that
+never saw it.
+
+    flaredetect-benchmark --ckpt outputs/real_cv/0 outputs/real_cv/1 outputs/real_cv/2 --heads cadence
+    flaredetect-benchmark --ckpt <new run> --versus <old run> --json bench.json
+    flaredetect-benchmark --sets legacy --ckpt outputs/recommended   # the three sets of older README results
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from flaredetect import CONFIG_DIR
+from flaredetect.evaluation.catalog_benchmark import (compare, labelled_light_curves, legacy_light_curve_sets,
+                                                      read_benchmark_catalogs, score_detector,
+                                                      threshold_window_scores, trained_tics)
+from flaredetect.inference import EventParams, Predictor, SignificanceGate, load_net, window_geometry
+from flaredetect.inference.calibrate import calibrate_events
+from flaredetect.inference.candidates import threshold_predictor
+
+BENCHMARK_HELP = """\
+flaredetect-benchmark: score trained runs and the 3-sigma rule against the flare catalogs on
+the labelled real light curves (../shared/data or --data), per population of stars and pooled,
+window and event F1 with bootstrap intervals, and paired differences on the same light curves.
+Required: the labelled data (--data, $FLAREDETECT_SHARED_DATA or ../shared/data); --ckpt to
+score a model (without it only the 3-sigma rule).
+
+examples:
+  flaredetect-benchmark --ckpt outputs/real_cv/0 outputs/real_cv/1 outputs/real_cv/2 --heads cadence
+  flaredetect-benchmark --ckpt outputs/new_run --versus outputs/old_run --no-candidates --json bench.json
+  flaredetect-benchmark --sets legacy --ckpt outputs/recommended   # the sets of the older README results"""
+SETS = {"populations": labelled_light_curves, "legacy": legacy_light_curve_sets}
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("FLAREDETECT_SHARED_DATA", Path(CONFIG_DIR).parents[1] / "shared" / "data"))
+
+
+def lazy_predictor(net, geometry: dict, head: str, base_events: EventParams, gate, stride, calibration_stars: int):
+    """A fold's predictor (its event settings chosen on synthetic light curves on first use
+    when ``calibration_stars`` > 0)."""
+    cache = []
+
+    def get() -> Predictor:
+        if cache:
+            return cache[0]
+        predictor = Predictor(net=net, length=geometry["length"], stride=stride, head=head,
+                              max_gap_cadences=geometry["max_gap_cadences"], events=base_events, gate=gate)
+        if calibration_stars > 0:
+            t0 = time.perf_counter()
+            params, grid = calibrate_events(predictor, n_stars=calibration_stars)
+            best = max(grid, key=lambda g: (g["f1"], g["threshold"]))
+            print(f"[{head} head] event settings chosen on {calibration_stars} synthetic light curves "
+                  f"({time.perf_counter() - t0:.0f} s): threshold {params.threshold}, min_cadences "
+                  f"{params.min_cadences}, min_snr {params.min_snr} -> synthetic event P/R/F1 "
+                  f"{best['precision']:.2f}/{best['recall']:.2f}/{best['f1']:.2f}")
+            predictor = replace(predictor, events=params)
+        cache.append(predictor)
+        return predictor
+    return get
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="flaredetect-benchmark", description=BENCHMARK_HELP,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ckpt", nargs="+", help="training run dirs or .ckpt files, e.g. the folds of a "
+                        "cross-validation: each star is scored by the first run that never trained on it "
+                        "(omit to score only the 3-sigma rule)")
+    parser.add_argument("--versus", nargs="+", default=[], metavar="RUN",
+                        help="a second model (its own folds) to compare --ckpt with, paired")
+    parser.add_argument("--data", type=Path, default=default_data_dir(),
+                        help="the labelled data (default $FLAREDETECT_SHARED_DATA or ../shared/data)")
+    parser.add_argument("--sets", choices=sorted(SETS), default="populations",
+                        help="populations (default): every labelled light curve by kind of star; legacy: "
+                             "the three sets of the README's older results")
+    parser.add_argument("--heads", nargs="+", default=["cadence", "window"], choices=["cadence", "window"])
+    parser.add_argument("--stride", type=int, default=None)
+    parser.add_argument("--calibration-stars", type=int, default=0,
+                        help="choose event settings on this many synthetic light curves (default 0: "
+                             "conf/predict.yaml's)")
+    parser.add_argument("--threshold", type=float, default=None, help="override events.threshold")
+    parser.add_argument("--min-cadences", type=int, default=None, help="override events.min_cadences")
+    parser.add_argument("--no-candidates", action="store_true",
+                        help="the network alone, without predict's significance gate")
+    parser.add_argument("--per-light-curve", action="store_true", help="print a line per light curve")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="write all numbers here")
+    args = parser.parse_args(argv)
+    if args.versus and not args.ckpt:
+        parser.error("--versus needs --ckpt: the model to compare with it")
+    if args.stride is not None and args.stride < 1:
+        parser.error(f"--stride={args.stride} must be >= 1")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        catalogs = read_benchmark_catalogs(args.data)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"flaredetect-benchmark: {err}", file=sys.stderr)
+        return 2
+    sets = SETS[args.sets](args.data)
+    if not sets:
+        print(f"flaredetect-benchmark: no labelled light curves under {args.data}", file=sys.stderr)
+        return 2
+    predict_cfg = OmegaConf.load(Path(CONFIG_DIR) / "predict.yaml")
+    events = EventParams(**OmegaConf.to_container(predict_cfg.events))
+    events = replace(events, **{k: v for k, v in (("threshold", args.threshold),
+                                                  ("min_cadences", args.min_cadences)) if v is not None})
+    gate = None if args.no_candidates or not predict_cfg.get("candidates") else SignificanceGate(**predict_cfg.candidates)
+    print(f"event settings: {events}\nsignificance gate: {gate or 'none (the network alone)'}\n"
+          f"light curves: " + ", ".join(f"{name}: {len(items)}" for name, items in sets.items()))
+    options = {"out": print, "per_light_curve": args.per_light_curve}
+    report: dict = {"settings": {"events": events.__dict__, "gate": gate.__dict__ if gate else None,
+                                 "sets": args.sets, "data": str(args.data), "ckpt": args.ckpt, "versus": args.versus}}
+    scored: dict = {}
+    for role, ckpts in (("model", args.ckpt or []), ("versus model", args.versus)):
+        runs = []
+        for ckpt in ckpts:
+            net, cfg = load_net(ckpt)
+            runs.append((ckpt, net, window_geometry(cfg), trained_tics(cfg)))
+        for head in args.heads:
+            if head == "cadence" and any(getattr(net, "cadence_head", None) is None for _, net, _, _ in runs):
+                print(f"\n(skipping head=cadence for the {role}: a run has no cadence head)")
+                continue
+            folds = [(str(ckpt), lazy_predictor(net, geometry, head, events, gate, args.stride, args.calibration_stars),
+                      skip) for ckpt, net, geometry, skip in runs]
+            if folds:
+                how = "the network alone" if gate is None else "vetting significance candidates"
+                report[f"{role} ({head} head)"], scored[role, head] = score_detector(
+                    f"{role}, {head} head, {how}", folds, sets, catalogs, **options)
+    baseline = threshold_predictor(events)
+    report["threshold 3-sigma"], scored_threshold = score_detector(
+        "3-sigma rule (flags as probabilities; AUROC/AP from its continuous window score)",
+        [("threshold", lambda: baseline, set())], sets, catalogs, window_score_fn=threshold_window_scores, **options)
+    for (role, head), parts in scored.items():
+        if role == "model":
+            report[f"model ({head} head) - threshold 3-sigma"] = compare(f"model ({head} head) - 3-sigma rule",
+                                                                         parts, scored_threshold)
+            if ("versus model", head) in scored:
+                report[f"model ({head} head) - versus model"] = compare(
+                    f"model ({head} head) - versus model", parts, scored["versus model", head])
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -99,6 +99,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "conf/predict.yaml's)")
     parser.add_argument("--threshold", type=float, default=None, help="override events.threshold")
     parser.add_argument("--min-cadences", type=int, default=None, help="override events.min_cadences")
+    parser.add_argument("--min-snr", type=float, default=None, help="override events.min_snr (white-noise sigma)")
     parser.add_argument("--no-candidates", action="store_true",
                         help="the network alone, without predict's significance gate")
     parser.add_argument("--per-light-curve", action="store_true", help="print a line per light curve")
@@ -128,7 +129,8 @@ def main(argv=None) -> int:
     predict_cfg = OmegaConf.load(Path(CONFIG_DIR) / "predict.yaml")
     events = EventParams(**OmegaConf.to_container(predict_cfg.events))
     events = replace(events, **{k: v for k, v in (("threshold", args.threshold),
-                                                  ("min_cadences", args.min_cadences)) if v is not None})
+                                                  ("min_cadences", args.min_cadences),
+                                                  ("min_snr", args.min_snr)) if v is not None})
     gate = None if args.no_candidates or not predict_cfg.get("candidates") else SignificanceGate(**predict_cfg.candidates)
     print(f"event settings: {events}\nsignificance gate: {gate or 'none (the network alone)'}\n"
           f"light curves: " + ", ".join(f"{name}: {len(items)}" for name, items in sets.items()))

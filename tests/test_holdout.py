@@ -206,3 +206,36 @@ def test_populations_hold_every_labelled_light_curve_once_and_legacy_dev_set_no_
     spoc, dev = list(legacy_light_curve_sets(tmp_path).values())[1:]
     assert [i.path.name.split("-")[2] for i in spoc] == ["0000000358108509"]  # Günther sector-1 stars only
     assert [i.path.name.split("-")[2] for i in dev] == ["0000000259901346"]  # no benchmark star, sectors 1-2
+
+
+def test_source_weights_mix_training_windows_by_weight_not_size(window_file, tmp_path):
+    path, tic, split = window_file
+    small = SyntheticWindows(n_stars=4, seed=9, cache_dir=tmp_path / "small")
+    sources = {"big": WindowFileSource(path), "small": small}
+    dm = FlareDataModule(sources, batch_size=8, source_weights={"big": 1, "small": 3})
+    dm.setup()
+    names = [name for name, _, _ in dm.index["train"]]
+    sizes = [len(rows) for _, _, rows in dm.index["train"]]
+    assert names == ["big", "small"] and sizes[0] > sizes[1]
+    sampler = dm.train_dataloader().sampler
+    draws = np.array(list(iter(sampler)))
+    assert len(draws) == sum(sizes)
+    many = []
+    for epoch in range(2, 42):
+        sampler.set_epoch(epoch)
+        many += list(iter(sampler))
+    assert abs(np.mean(np.array(many) >= sizes[0]) - 0.75) < 0.03  # 3 : 1 by weight, whatever the sizes
+    sampler.set_epoch(0)
+    assert np.array_equal(draws, np.array(list(iter(sampler))))  # the same epoch, the same draw
+    sampler.set_epoch(1)
+    assert not np.array_equal(draws, np.array(list(iter(sampler))))
+    # without weights: every window once per epoch
+    plain = FlareDataModule(sources, batch_size=8)
+    plain.setup()
+    assert sorted(iter(plain.train_dataloader().sampler)) == list(range(sum(sizes)))
+    for bad, match in (({"nope": 1}, r"names \['nope'\]"), ({"big": -1}, "source_weights.big=-1.0"),
+                       ({"big": "x"}, "source_weights.big='x' is not a number"), ({"big": 0}, "every source weight 0")):
+        with pytest.raises(ValueError, match=match):
+            FlareDataModule(sources, source_weights=bad)
+    with pytest.raises(ValueError, match="device_resident"):
+        FlareDataModule(sources, source_weights={"big": 1}, device_resident=True)

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
 from flaredetect.data.augment import Augmentation, augment, centre_offsets, crop
-from flaredetect.data.datasets import EpochShuffleSampler, WindowDataset
+from flaredetect.data.datasets import EpochShuffleSampler, WeightedEpochSampler, WindowDataset
 from flaredetect.data.features import window_features
 from flaredetect.data.splits import SPLIT_CODES, SPLITS
 from flaredetect.data.window_file import check_window_file
@@ -34,6 +34,10 @@ class FlareDataModule(L.LightningDataModule):
     with their context; cropping, augmentation (training only) and feature computation
     happen after the batch reaches its device, so they run on the GPU when there is one.
 
+    ``source_weights`` (name -> weight, null: every window alike) mixes the training windows
+    of the sources by weight instead of by their sizes (:class:`~flaredetect.data.datasets.WeightedEpochSampler`):
+    ``{synthetic: 1, injected: 1}`` draws half of every epoch from each.
+
     ``device_resident=True`` (GPU fast path) copies the whole training split to the
     training device once and draws batches there (:class:`flaredetect.gpu_data.DeviceWindowLoader`)
     instead of through a ``DataLoader``; validation and test keep their loaders.
@@ -42,13 +46,17 @@ class FlareDataModule(L.LightningDataModule):
     def __init__(self, sources: dict, batch_size: int = 64, eval_batch_size: int | None = None,
                  num_workers: int = 0, pin_memory: bool = False, persistent_workers: bool = False,
                  in_memory: bool = True, augmentation: dict | Augmentation | None = None,
-                 device_resident: bool = False, n_features: int = 3) -> None:
+                 device_resident: bool = False, n_features: int = 3, source_weights: dict | None = None) -> None:
         super().__init__()
         if not sources:
             raise ValueError("data.sources is empty: name at least one window source")
         if batch_size < 1:
             raise ValueError(f"data.batch_size={batch_size} must be >= 1")
         self.sources = dict(sources)
+        self.source_weights = self._check_weights(source_weights)
+        if self.source_weights and device_resident:
+            raise ValueError("data.source_weights cannot be combined with data.device_resident=true "
+                             "(the device loader draws every window alike); set one of them")
         self.n_features = int(n_features)  # = model.input_dim (see flaredetect.data.features)
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size or batch_size)
@@ -67,6 +75,24 @@ class FlareDataModule(L.LightningDataModule):
         # Per split: list of (source name, path, row indices in the file), read by
         # flaredetect.evaluation.runs.split_windows.
         self.index: dict[str, list[tuple[str, Path, np.ndarray]]] = {}
+
+    def _check_weights(self, weights: dict | None) -> dict[str, float] | None:
+        if not weights:
+            return None
+        unknown = sorted(set(weights) - set(self.sources))
+        if unknown:
+            raise ValueError(f"data.source_weights names {unknown}, not among data.sources {list(self.sources)}")
+        out = {}
+        for name in self.sources:
+            try:
+                out[name] = float(weights.get(name, 0.0))
+            except (TypeError, ValueError):
+                raise ValueError(f"data.source_weights.{name}={weights.get(name)!r} is not a number") from None
+            if not out[name] >= 0.0 or out[name] == float("inf"):
+                raise ValueError(f"data.source_weights.{name}={out[name]} must be a finite number >= 0")
+        if not any(out.values()):
+            raise ValueError(f"data.source_weights {weights} gives every source weight 0")
+        return out
 
     def prepare_data(self) -> None:
         for source in self.sources.values():
@@ -115,8 +141,19 @@ class FlareDataModule(L.LightningDataModule):
         # Shuffling and the loader's own seed draw stay off torch's global generator: the
         # data order of an epoch is then the same in a resumed run (see EpochShuffleSampler).
         seed = torch.initial_seed() % 2**31
+        sampler = EpochShuffleSampler(dataset, seed) if shuffle else None
+        if shuffle and self.source_weights:
+            sizes = {name: 0 for name in self.sources}
+            for name, _, rows in self.index[split]:
+                sizes[name] += len(rows)
+            if not any(sizes[n] for n, w in self.source_weights.items() if w > 0):
+                raise ValueError(f"data.source_weights {self.source_weights}: no {split} windows in a weighted source")
+            # ConcatDataset order = self.index order (sources with windows in this split)
+            names = [name for name, _, _ in self.index[split]]
+            sampler = WeightedEpochSampler(dataset, [len(r) for _, _, r in self.index[split]],
+                                           [self.source_weights[n] for n in names], seed)
         return DataLoader(dataset, batch_size=self.batch_size if shuffle else self.eval_batch_size,
-                          sampler=EpochShuffleSampler(dataset, seed) if shuffle else None,
+                          sampler=sampler,
                           generator=torch.Generator().manual_seed(seed), num_workers=self.num_workers,
                           pin_memory=self.pin_memory, persistent_workers=self.persistent_workers)
 

@@ -71,3 +71,26 @@ class EpochShuffleSampler(RandomSampler):
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         yield from torch.randperm(len(self.data_source), generator=generator).tolist()
+
+
+class WeightedEpochSampler(EpochShuffleSampler):
+    """Mix sources by weight: each epoch draws ``len(data_source)`` windows with replacement,
+    source ``k`` with probability ``weights[k]`` (its windows equally likely among themselves),
+    from ``seed + epoch`` alone like :class:`EpochShuffleSampler`.
+
+    ``sizes`` are the sources' window counts in the order they are concatenated."""
+
+    def __init__(self, data_source, sizes, weights, seed: int = 0) -> None:
+        super().__init__(data_source, seed)
+        sizes = np.asarray(sizes, dtype=np.int64)
+        weights = np.asarray(weights, dtype=np.float64)
+        if sizes.sum() != len(data_source) or len(sizes) != len(weights):
+            raise ValueError(f"sizes {sizes.tolist()} and weights {weights.tolist()} do not describe "
+                             f"{len(data_source)} windows")
+        per_window = np.repeat(np.where(sizes > 0, weights / np.maximum(sizes, 1), 0.0), sizes)
+        self.probabilities = torch.as_tensor(per_window / per_window.sum())
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        yield from torch.multinomial(self.probabilities, len(self.data_source), replacement=True,
+                                     generator=generator).tolist()

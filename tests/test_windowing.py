@@ -136,5 +136,20 @@ def test_significance_feature_measures_snr():
     torch.testing.assert_close(x[..., :3], window_features(flux, torch.zeros(2, 100)))
     assert 1.5 < float(x[0, 50, 3]) < 2.5          # ~20 sigma / 10
     assert float(x[1, :, 3].abs().max()) < 0.5     # noise stays below ~5 sigma whatever its scale
-    with pytest.raises(ValueError, match="model.input_dim=5"):
-        window_features(flux, torch.zeros(2, 100), n_features=5)
+    with pytest.raises(ValueError, match="model.input_dim=6"):
+        window_features(flux, torch.zeros(2, 100), n_features=6)
+
+
+def test_detrended_significance_follows_a_fast_rotation_and_keeps_the_flare():
+    torch.manual_seed(1)
+    sigma = 1e-3
+    t = torch.arange(100) * 2 / 1440  # 200 minutes of 2-minute cadences
+    rotation = 0.01 * torch.sin(2 * torch.pi * t / 0.5 + 0.4)  # 2 % peak to peak, P = 0.5 d
+    flux = (rotation + torch.randn(2, 100) * sigma).clone()
+    flux[0, 60:63] += torch.tensor([12.0, 7.0, 4.0]) * sigma  # a 12-sigma flare on the slope
+    x = window_features(flux, torch.zeros(2, 100), n_features=5)
+    assert x.shape == (2, 100, 5)
+    torch.testing.assert_close(x[..., :4], window_features(flux, torch.zeros(2, 100), n_features=4))
+    assert float(x[1, :, 3].abs().max()) > 0.5  # against the median, the rotation reads 6 sigma or more
+    assert float(x[1, :, 4].abs().max()) < 0.5  # against the trend, only noise is left (< 5 sigma)
+    assert 0.9 < float(x[0, 60, 4]) < 2.0  # the flare keeps its ~12 sigma (the window's own sigma estimate scatters)

@@ -10,6 +10,12 @@ optional fourth.
    divided by 10. Min–max normalisation makes a 3-sigma noise spike and a 30-sigma flare
    look alike; this feature gives the network the signal-to-noise back, using only the
    window itself, so prediction needs nothing else.
+5. (``n_features=5``: 1–4 plus) detrended significance: the same, measured against a robust
+   quadratic trend of the window (least squares, flare-side outliers replaced by the trend and
+   refitted twice) instead of its median. On a fast rotator (period < 1 d, percent-level
+   amplitude) the median of a 200-minute window sits far from the local flux, so feature 4
+   reads the rotation as tens of sigma; the trend follows it. A fixed linear projection per
+   window length, so it stays ONNX-exportable.
 
 A network's ``input_dim`` chooses the set (:func:`n_features_of`), so a checkpoint
 carries its feature set. Works on batches of torch tensors on any device (data loader,
@@ -18,10 +24,36 @@ GPU after transfer, prediction, ONNX export: no ``torch.diff``/``median`` ops).
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
+import numpy as np
 import torch
 
-FEATURE_SETS = {3: ("flux_minmax", "gradient", "quality"), 4: ("flux_minmax", "gradient", "quality", "significance")}
+FEATURE_SETS = {3: ("flux_minmax", "gradient", "quality"), 4: ("flux_minmax", "gradient", "quality", "significance"),
+                5: ("flux_minmax", "gradient", "quality", "significance", "detrended_significance")}
+TREND_CLIP_SIGMA = 2.5
+
+
+@lru_cache(maxsize=16)
+def _hat(length: int) -> np.ndarray:
+    u = np.linspace(-1.0, 1.0, length)
+    design = np.stack([np.ones_like(u), u, u * u], axis=1)
+    return design @ np.linalg.inv(design.T @ design) @ design.T
+
+
+def _quadratic_projection(length: int, device, dtype=torch.float32) -> torch.Tensor:
+    """``(L, L)`` hat matrix of a least-squares quadratic in time: ``y @ P`` is the fit (a
+    constant: computed in NumPy, so an exported graph holds the matrix, not its inversion)."""
+    return torch.as_tensor(_hat(int(length)), dtype=dtype, device=device)
+
+
+def detrended_significance(flux: torch.Tensor, sigma: torch.Tensor, passes: int = 3) -> torch.Tensor:
+    """``(flux - robust quadratic trend) / sigma`` per window (see the module docstring)."""
+    hat = _quadratic_projection(flux.shape[-1], flux.device, flux.dtype)
+    trend = flux @ hat
+    for _ in range(passes - 1):
+        trend = torch.where(flux - trend > TREND_CLIP_SIGMA * sigma, trend, flux) @ hat
+    return (flux - trend) / sigma.clamp_min(1e-9)
 
 
 def n_features_of(net) -> int:
@@ -44,8 +76,10 @@ def window_features(flux_rel: torch.Tensor, quality: torch.Tensor, n_features: i
     norm = (flux - low) / span
     grad = torch.cat([torch.zeros_like(norm[..., :1]), norm[..., 1:] - norm[..., :-1]], dim=-1)
     features = [norm, grad, (quality != 0).float()]
-    if n_features == 4:
+    if n_features >= 4:
         diff = flux[..., 1:] - flux[..., :-1]
         sigma = 1.4826 * _middle((diff - _middle(diff)).abs()) / math.sqrt(2.0)
         features.append(((flux - _middle(flux)) / sigma.clamp_min(1e-9)).clamp(-10.0, 50.0) / 10.0)
+    if n_features == 5:
+        features.append(detrended_significance(flux, sigma).clamp(-10.0, 50.0) / 10.0)
     return torch.stack(features, dim=-1)

@@ -82,7 +82,7 @@ class FlareTransformer(nn.Module):
     Parameters
     ----------
     seq_len : cadences per window (thesis 100).
-    input_dim : features per cadence: 3 (flux, gradient, quality) or 4 (+ significance).
+    input_dim : features per cadence: 3 (flux, gradient, quality), 4 (+ significance) or 5 (+ detrended significance).
     d_model, num_heads, num_layers, d_ff, dropout : encoder sizes (thesis 256, 8, 2, 512, 0.1).
     head_hidden : hidden sizes of the window head (thesis [512, 128]).
     pooling : ``flatten`` (thesis: all cadences × d_model into the head) or ``mean``.

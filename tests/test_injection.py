@@ -176,7 +176,7 @@ def test_injected_windows_label_injected_flares_and_mask_catalogued_ones(tmp_pat
     np.testing.assert_array_equal(read_window_file(again.prepare())["flux_rel"], windows["flux_rel"])
 
 
-def test_undetected_injected_flares_become_negatives_only_when_asked(tmp_path):
+def test_undetected_injected_flares_are_negatives_or_masked_as_configured(tmp_path):
     from flaredetect.data.injected_windows import InjectedWindows
     from flaredetect.data.window_file import read_window_file
     from flaredetect.data.windowing import KIND_HARD_NEGATIVE
@@ -185,7 +185,7 @@ def test_undetected_injected_flares_become_negatives_only_when_asked(tmp_path):
         _star_file(tmp_path / "lcs", tic, tic)
     settings = dict(cache_dir=tmp_path / "cache", realizations=1, unlabelled=None, detect_min_points=3,
                     injection={"amplitude_sigma": [0.5, 20], "fwhm_minutes": [2, 20], "per_day": 2.0})
-    masked = read_window_file(InjectedWindows([tmp_path / "lcs"], **settings).prepare())
+    masked = read_window_file(InjectedWindows([tmp_path / "lcs"], undetected="masked", **settings).prepare())
     negative = read_window_file(InjectedWindows([tmp_path / "lcs"], undetected="negative", **settings).prepare())
     # the same detectable flares label the same number of positive windows
     assert negative["label"].sum() == masked["label"].sum() > 0

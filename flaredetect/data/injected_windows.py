@@ -116,7 +116,7 @@ class InjectedWindows:
     def __init__(self, paths, catalogs=(), seed: int = 42, cache_dir: str | Path = "data/injected",
                  window: dict | None = None, split_fractions=(0.8, 0.1, 0.1), realizations: int = 2,
                  injection: dict | None = None, unlabelled: dict | None = None, detect_sigma: float = 3.0, detect_min_points: int = 1,
-                 undetected: str = "masked", exclude_tics=(), holdout_tics=(), folds: int | None = None,
+                 undetected: str = "negative", exclude_tics=(), holdout_tics=(), folds: int | None = None,
                  fold: int | None = None,
                  quality_bitmask="default", low_sigma: float | None = 5.0, splits=SPLITS) -> None:
         from flaredetect.sources.local import find_light_curve_files
@@ -163,7 +163,8 @@ class InjectedWindows:
                 "seed": self.seed, "window": self.spec.__dict__, "split_fractions": self.split_fractions,
                 "realizations": self.realizations, "injection": self.grid.__dict__, "unlabelled": self.unlabelled,
                 "detect_sigma": self.detect_sigma, "detect_min_points": self.detect_min_points,
-                **({"undetected": self.undetected} if self.undetected != "masked" else {}), "exclude_tics": sorted(self.exclude_tics),
+                **({"undetected": self.undetected} if self.undetected != "masked" else {}),  # older caches: masked
+                "exclude_tics": sorted(self.exclude_tics),
                 "quality_bitmask": self.quality_bitmask, "low_sigma": self.low_sigma, "format": 1}
 
     @property

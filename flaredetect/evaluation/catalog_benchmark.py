@@ -125,12 +125,9 @@ def catalog_flares(lc: LightCurve, names, catalogs) -> tuple[Flares, np.ndarray]
             own = refine_peak_times(own, lc)  # the table gives the start, not the peak
         peaks.append(own.peak_time_btjd)
         amps.append(own.amplitude)
-        if candidates is not None:
+        if candidates is not None:  # an event on one of these and on no flare is not counted
             unvetted = candidates.for_star(lc.tic, t0, t1, by="peak")
-            known = own.peak_time_btjd
-            keep = np.array([not np.any(np.abs(known - s) <= tol + (e - s))
-                             for s, e in zip(unvetted.start_time_btjd, unvetted.stop_time_btjd)], dtype=bool)
-            ignore.append(refine_peak_times(unvetted, lc).peak_time_btjd[keep] if keep.any() else np.zeros(0))
+            ignore.append(refine_peak_times(unvetted, lc).peak_time_btjd if len(unvetted) else np.zeros(0))
     # a flare a later catalog lists again (peak within the matching tolerance) is counted once
     peak, amp = (peaks[0], amps[0]) if peaks else (np.zeros(0), np.zeros(0))
     for more_peak, more_amp in zip(peaks[1:], amps[1:]):

@@ -79,15 +79,6 @@ def _as_flares(lc: LightCurve, mask: np.ndarray) -> Flares:
                   ed_s=np.full(n, np.nan), energy_erg=np.full(n, np.nan), detectable=np.zeros(n, dtype=bool))
 
 
-def _extent_mask(lc: LightCurve, flares: Flares) -> np.ndarray:
-    """Cadences within [start, stop] of any of ``flares``."""
-    mask = np.zeros(len(lc), dtype=bool)
-    for a, b in zip(np.searchsorted(lc.time_btjd, flares.start_time_btjd, side="left"),
-                    np.searchsorted(lc.time_btjd, flares.stop_time_btjd, side="right")):
-        mask[a:b] = True
-    return mask
-
-
 def _concat(a: Flares, b: Flares) -> Flares:
     return Flares(**{k: np.concatenate([getattr(a, k), getattr(b, k)]) for k in Flares.__dataclass_fields__})
 
@@ -242,7 +233,7 @@ class InjectedWindows:
                 detectable = truth.detectable.astype(bool)
                 mask = injected.flare_mask
                 if self.undetected == "negative":  # the catalogs' rule: below it, not a flare
-                    mask = _extent_mask(injected, truth.select(detectable))
+                    mask = flare_mask_from_flares(injected.replace(flares=truth.select(detectable), flare_mask=None))
                 injected = injected.replace(flares=_concat(truth, known_flares), flare_mask=mask | known)
                 n_pos = int(np.unique(truth.event_id[detectable]).size)
                 parts.append(cut_windows(injected, self.spec, rng,

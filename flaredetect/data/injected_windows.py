@@ -26,8 +26,6 @@ by every parameter and by the input files' names, sizes and modification times.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from pathlib import Path
@@ -36,7 +34,7 @@ import numpy as np
 
 from flaredetect.data.lightcurve import Flares, LightCurve, robust_noise_sigma, runs
 from flaredetect.data.splits import SPLITS, assign_splits
-from flaredetect.data.window_file import check_window_file, write_window_file
+from flaredetect.data.window_file import cached_window_file, write_window_file
 from flaredetect.data.window_sources import WindowFileSource
 from flaredetect.data.windowing import (WindowSpec, concat_windows, cut_windows, flare_mask_from_flares,
                                        windows_centred_on)
@@ -160,16 +158,12 @@ class InjectedWindows:
 
     @property
     def path(self) -> Path:
-        key = hashlib.sha1(json.dumps(self.params, sort_keys=True, default=str).encode()).hexdigest()[:12]
-        return self.cache_dir / f"injected-{key}.h5"
+        return cached_window_file(self.cache_dir, "injected", self.params)[0]
 
     def prepare(self) -> Path:
-        path = self.path
-        try:
-            check_window_file(path)
+        path, cached = cached_window_file(self.cache_dir, "injected", self.params)
+        if cached:
             return path
-        except (FileNotFoundError, ValueError):
-            pass
         t0 = time.perf_counter()
         windows, report = self.build()
         if not len(windows["label"]):

@@ -6,8 +6,6 @@ makes a new file and a cached file is never silently stale.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from pathlib import Path
@@ -16,7 +14,7 @@ import numpy as np
 
 from flaredetect.data.splits import SPLITS, assign_splits
 from flaredetect.data.synthetic import default_params, generate_light_curves
-from flaredetect.data.window_file import check_window_file, write_window_file
+from flaredetect.data.window_file import cached_window_file, write_window_file
 from flaredetect.data.windowing import WindowSpec, concat_windows, cut_windows, negatives_per_star
 
 log = logging.getLogger(__name__)
@@ -59,16 +57,12 @@ class SyntheticWindows:
 
     @property
     def path(self) -> Path:
-        key = hashlib.sha1(json.dumps(self.params, sort_keys=True, default=str).encode()).hexdigest()[:12]
-        return self.cache_dir / f"synthetic-{key}.h5"
+        return cached_window_file(self.cache_dir, "synthetic", self.params)[0]
 
     def prepare(self) -> Path:
-        path = self.path
-        try:
-            check_window_file(path)
+        path, cached = cached_window_file(self.cache_dir, "synthetic", self.params)
+        if cached:
             return path
-        except (FileNotFoundError, ValueError):
-            pass
         t0 = time.perf_counter()
         windows = self.build()
         split = assign_splits(windows["tic"], self.split_fractions, self.seed)

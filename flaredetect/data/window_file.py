@@ -8,6 +8,7 @@ never looks like a finished data set.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -57,6 +58,18 @@ def check_window_file(path: str | Path) -> dict:
                     "provenance": json.loads(f.attrs.get("provenance", "{}"))}
     except OSError as err:
         raise ValueError(f"window file {path} is not a readable HDF5 file: {err}") from err
+
+
+def cached_window_file(cache_dir: str | Path, prefix: str, params: dict) -> tuple[Path, bool]:
+    """``(path, valid)`` of a generated source's window file, named by a hash of every
+    parameter that shapes it, and whether a complete file is already there."""
+    key = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    path = Path(cache_dir) / f"{prefix}-{key}.h5"
+    try:
+        check_window_file(path)
+        return path, True
+    except (FileNotFoundError, ValueError):
+        return path, False
 
 
 def read_window_file(path: str | Path, fields=None) -> dict[str, np.ndarray]:

@@ -24,6 +24,8 @@ from flaredetect.data.lightcurve import Flares, LightCurve, cadence_days, robust
 
 MINUTES_PER_DAY = 1440.0
 TAIL_PHASE = tail_phase(1e-7)  # beyond, the template is below 1e-7 of its peak
+DETECT_ON = ("model", "observed")
+DETECT_BASELINE_CADENCES = 61  # running median under the noise of detect_on="observed" (2 h at 2 min)
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def free_peak_cadences(lc: LightCurve, avoid: np.ndarray | None = None, margin: 
 def inject_flares(lc: LightCurve, amplitude_sigma: np.ndarray, fwhm_minutes: np.ndarray,
                   rng: np.random.Generator, avoid: np.ndarray | None = None, min_separation_days: float = 0.2,
                   extent_sigma: float = 1.0, detect_sigma: float = 3.0, detect_min_points: int = 1,
-                  sigma: float | None = None) -> tuple[LightCurve, Flares]:
+                  sigma: float | None = None, detect_on: str = "model") -> tuple[LightCurve, Flares]:
     """``lc`` with one flare injected per (amplitude, FWHM) pair, and their truth.
 
     Peaks are drawn uniformly among :func:`free_peak_cadences` (a random fraction of a
@@ -81,8 +83,14 @@ def inject_flares(lc: LightCurve, amplitude_sigma: np.ndarray, fwhm_minutes: np.
     ``detectable`` when ``detect_min_points`` consecutive cadences of its exposure-integrated
     flux reach ``detect_sigma`` (1 point: the rule of the synthetic data; 3 points at 3 sigma:
     the rule by which flare catalogs list a flare), and ``amplitude`` is the continuous
-    template's peak.
+    template's peak. ``detect_on="model"`` applies that rule to the noise-free template in
+    units of ``sigma``; ``"observed"`` to the template plus the light curve's own noise at
+    those cadences (its flux minus a running median of :data:`DETECT_BASELINE_CADENCES`), in
+    units of that residual's robust sigma (1.4826 MAD, red noise included), as the
+    catalogs' rule sees a flare: a 3-sigma template on a downward fluctuation is not listed.
     """
+    if detect_on not in DETECT_ON:
+        raise ValueError(f"detect_on={detect_on!r} must be one of {list(DETECT_ON)}")
     amplitude_sigma = np.atleast_1d(np.asarray(amplitude_sigma, dtype=np.float64))
     fwhm_days = np.atleast_1d(np.asarray(fwhm_minutes, dtype=np.float64)) / MINUTES_PER_DAY
     if amplitude_sigma.shape != fwhm_days.shape:
@@ -105,6 +113,15 @@ def inject_flares(lc: LightCurve, amplitude_sigma: np.ndarray, fwhm_minutes: np.
     peak = np.asarray(peaks, dtype=np.float64)
     amplitude = amplitude_sigma[:n] * sigma
     fwhm = fwhm_days[:n]
+    flux = np.asarray(lc.flux_rel, dtype=np.float64)
+    noise = np.zeros(len(time))
+    if detect_on == "observed":
+        from scipy.ndimage import median_filter
+
+        noise = np.nan_to_num(flux - median_filter(flux, DETECT_BASELINE_CADENCES, mode="nearest"))
+        detect_level = detect_sigma * max(sigma, 1.4826 * float(np.median(np.abs(noise - np.median(noise)))))
+    else:
+        detect_level = detect_sigma * sigma
     model = np.zeros(len(time))
     mask = np.zeros(len(time), dtype=bool)
     start, stop, longest = np.empty(n), np.empty(n), np.zeros(n, dtype=np.int64)
@@ -113,13 +130,13 @@ def inject_flares(lc: LightCurve, amplitude_sigma: np.ndarray, fwhm_minutes: np.
         near = np.flatnonzero((phase > RISE_PHASE - exposure / fwhm[k]) & (phase < TAIL_PHASE + exposure / fwhm[k]))
         one = flare_flux(time[near], peak[k], fwhm[k], amplitude[k], exposure_days=exposure)
         model[near] += one
-        longest[k] = max((b - a for a, b in runs(one >= detect_sigma * sigma)), default=0)
+        seen = one * (1.0 + flux[near]) + noise[near]
+        longest[k] = max((b - a for a, b in runs(seen >= detect_level)), default=0)
         above = near[one > extent_sigma * sigma]
         if above.size == 0:  # below the noise at every cadence: its peak cadence alone
             above = near[[int(np.argmax(one))]]
         mask[above] = True
         start[k], stop[k] = time[above[0]], time[above[-1]]
-    flux = np.asarray(lc.flux_rel, dtype=np.float64)
     truth = Flares(peak_time_btjd=peak, amplitude=amplitude, fwhm_days=fwhm, start_time_btjd=start,
                    stop_time_btjd=stop, event_id=np.arange(n, dtype=np.int64),
                    ed_s=equivalent_duration_s(amplitude, fwhm), energy_erg=np.full(n, np.nan),

@@ -46,6 +46,34 @@ def test_injection_places_flares_where_the_truth_says_and_labels_follow():
     assert np.sum(added) * CADENCE_DAYS * 86400 == pytest.approx(truth.ed_s.sum(), rel=0.02)
 
 
+def test_observed_detectability_follows_the_light_curves_own_noise():
+    """detect_on="observed": a flare on a downward fluctuation of the star's own noise misses
+    the 3 x 3-sigma rule that the noise-free template passes; with no noise both agree."""
+    n = 12000
+    time = 1400.0 + np.arange(n) * CADENCE_DAYS
+    flux = np.random.default_rng(3).normal(0, SIGMA, n)
+    phase = np.arange(n) % 100
+    dip = phase < 10                       # 20-min dips at -8 sigma, every 200 min
+    flux[dip] -= 8 * SIGMA
+    lc = LightCurve(1, 2, time, flux, np.full(n, SIGMA), np.zeros(n, dtype=int))
+    amp, fwhm = np.full(60, 8.0), np.full(60, 6.0)
+    kw = dict(min_separation_days=0.05, detect_sigma=3.0, detect_min_points=3, sigma=SIGMA)
+    _, model = inject_flares(lc, amp, fwhm, np.random.default_rng(4), detect_on="model", **kw)
+    _, seen = inject_flares(lc, amp, fwhm, np.random.default_rng(4), detect_on="observed", **kw)
+    np.testing.assert_array_equal(model.peak_time_btjd, seen.peak_time_btjd)  # same draws, only the label differs
+    at = phase[np.clip(np.searchsorted(time, seen.peak_time_btjd), 0, n - 1)]
+    in_dip, clear = (at >= 2) & (at < 8), (at >= 30) & (at < 90)
+    assert model.detectable.all()
+    assert in_dip.sum() >= 3 and not seen.detectable[in_dip].any()
+    assert clear.sum() >= 20 and seen.detectable[clear].mean() > 0.8
+    flat = LightCurve(1, 2, time, np.zeros(n), np.full(n, SIGMA), np.zeros(n, dtype=int))
+    _, a = inject_flares(flat, [2.5, 3.5, 10.0], [6.0, 6.0, 6.0], np.random.default_rng(5), detect_on="model", **kw)
+    _, b = inject_flares(flat, [2.5, 3.5, 10.0], [6.0, 6.0, 6.0], np.random.default_rng(5), detect_on="observed", **kw)
+    np.testing.assert_array_equal(a.detectable, b.detectable)
+    with pytest.raises(ValueError, match="detect_on"):
+        inject_flares(flat, [3.0], [6.0], np.random.default_rng(5), detect_on="noisy", **kw)
+
+
 def test_injection_avoids_given_cadences_such_as_catalogued_flares():
     lc = _quiet()
     avoid = np.zeros(len(lc), bool)

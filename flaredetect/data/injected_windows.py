@@ -38,7 +38,7 @@ from flaredetect.data.window_file import cached_window_file, write_window_file
 from flaredetect.data.window_sources import WindowFileSource
 from flaredetect.data.windowing import (WindowSpec, concat_windows, cut_windows, flare_mask_from_flares,
                                        windows_centred_on)
-from flaredetect.injection import InjectionGrid, inject_flares
+from flaredetect.injection import DETECT_ON, InjectionGrid, inject_flares
 
 log = logging.getLogger(__name__)
 # what an injected flare that misses the detection rule becomes: masked (neither positive nor
@@ -98,6 +98,9 @@ class InjectedWindows:
     undetected : an injected flare below that rule is ``masked`` (in no window's negatives) or
         ``negative`` (its cadences count as not-flare and a hard negative is centred on it: the
         network learns the catalogs' detection limit instead of firing on faint bumps).
+    detect_on : ``model`` (the rule on the noise-free template) or ``observed`` (on the
+        template plus the light curve's own noise, against its residual sigma: what a catalog
+        built with that rule would list; :func:`~flaredetect.injection.inject_flares`).
     exclude_tics : stars never read.
     holdout_tics, folds, fold : stars moved to the test split (as for prepared files).
     """
@@ -105,7 +108,7 @@ class InjectedWindows:
     def __init__(self, paths, catalogs=(), seed: int = 42, cache_dir: str | Path = "data/injected",
                  window: dict | None = None, split_fractions=(0.8, 0.1, 0.1), realizations: int = 2,
                  injection: dict | None = None, unlabelled: dict | None = None, detect_sigma: float = 3.0, detect_min_points: int = 1,
-                 undetected: str = "negative", exclude_tics=(), holdout_tics=(), folds: int | None = None,
+                 undetected: str = "negative", detect_on: str = "model", exclude_tics=(), holdout_tics=(), folds: int | None = None,
                  fold: int | None = None,
                  quality_bitmask="default", low_sigma: float | None = 5.0, splits=SPLITS) -> None:
         from flaredetect.sources.local import find_light_curve_files
@@ -130,6 +133,9 @@ class InjectedWindows:
         if undetected not in UNDETECTED:
             raise ValueError(f"data.sources.injected.undetected={undetected!r} must be one of {list(UNDETECTED)}")
         self.undetected = undetected
+        if detect_on not in DETECT_ON:
+            raise ValueError(f"data.sources.injected.detect_on={detect_on!r} must be one of {list(DETECT_ON)}")
+        self.detect_on = detect_on
         self.exclude_tics = {int(t) for t in (exclude_tics or ())}
         self.quality_bitmask = quality_bitmask
         self.low_sigma = low_sigma
@@ -153,6 +159,7 @@ class InjectedWindows:
                 "realizations": self.realizations, "injection": self.grid.__dict__, "unlabelled": self.unlabelled,
                 "detect_sigma": self.detect_sigma, "detect_min_points": self.detect_min_points,
                 **({"undetected": self.undetected} if self.undetected != "masked" else {}),  # older caches: masked
+                **({"detect_on": self.detect_on} if self.detect_on != "model" else {}),  # older caches: model
                 "exclude_tics": sorted(self.exclude_tics),
                 "quality_bitmask": self.quality_bitmask, "low_sigma": self.low_sigma, "format": 1}
 
@@ -222,7 +229,8 @@ class InjectedWindows:
                 injected, truth = inject_flares(lc, amp, fwhm, rng, avoid=known,
                                                 min_separation_days=self.grid.min_separation_days,
                                                 detect_sigma=self.detect_sigma,
-                                                detect_min_points=self.detect_min_points, sigma=sigma)
+                                                detect_min_points=self.detect_min_points, sigma=sigma,
+                                                detect_on=self.detect_on)
                 n_injected += len(truth)
                 detectable = truth.detectable.astype(bool)
                 mask = injected.flare_mask

@@ -10,3 +10,14 @@ warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` 
 
 # conf/ sits next to the package in the repository (editable install, see README).
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+def __getattr__(name):  # the Python API, imported on first use (torch is slow to import)
+    if name in ("find_flares", "Detector", "FlareResult"):
+        from flaredetect import detector
+
+        return getattr(detector, name)
+    raise AttributeError(f"module 'flaredetect' has no attribute {name!r}")
+
+
+__all__ = ["CONFIG_DIR", "find_flares", "Detector", "FlareResult"]

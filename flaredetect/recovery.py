@@ -52,7 +52,7 @@ def load_light_curves(cfg: DictConfig) -> tuple[list, list]:
     for name, load, _ in iter_targets(inputs, cfg.get("quality_bitmask", "default"), cfg.get("low_sigma"),
                                       cfg.get("cache_dir", "data/mast")):
         try:
-            curves += [(f"{name}#{k}" if k else name, lc) for k, (lc, _, _) in enumerate(load())]
+            curves += [(f"{name}#{k}" if k else name, lc) for k, (lc, *_) in enumerate(load())]
         except Exception as exc:  # one bad file is a failure line, the others go on
             failed.append((name, " ".join(str(exc).split())))
             log.error("FAILED %s", failed[-1][1])

@@ -199,11 +199,12 @@ def test_predict_entry_point_with_a_model(tmp_path):
     out = tmp_path / "out"
     assert json.loads((out / "predictions.json").read_text())["ok"][0]["tic"] == 5
     table = QTable.read(out / "tic000000005_s02_flares.ecsv", format="ascii.ecsv")
-    assert {"start_time_btjd", "peak_time_btjd", "stop_time_btjd", "amplitude", "duration_min", "ed_s",
-            "energy_erg"} <= set(table.colnames)
-    assert len(table) >= 1 and str(table["ed_s"].unit) == "s"  # threshold 0.01: an untrained net fires
+    assert {"TIC", "sector", "tstart", "tpeak", "tstop", "istart", "istop", "cstart", "cstop", "dur", "ampl_rec",
+            "ed_rec", "ed_rec_err", "prob", "total_n_valid_data_points", "cadence", "energy"} <= set(table.colnames)
+    assert len(table) >= 1 and str(table["ed_rec"].unit) == "s"  # threshold 0.01: an untrained net fires
+    assert str(table["dur"].unit) == "d" and str(table["tpeak"].unit) == "d" and table["ampl_rec"].unit is None
     assert table.meta["threshold"] == 0.01 and table.meta["candidates"] is None  # how it was made
-    np.testing.assert_allclose(table["energy_erg"].value, table["ed_s"].value * 1e31)
+    np.testing.assert_allclose(table["energy"].value, table["ed_rec"].value * 1e31)
     prob = np.load(out / "tic000000005_s02_prob.npy")
     assert prob.shape == (2000,) and np.isfinite(prob).all() and (0 <= prob).all() and (prob <= 1).all()
     assert (out / "tic000000005_s02.png").stat().st_size > 5000
@@ -396,7 +397,7 @@ def test_any_file_name_is_scored_and_unknown_ids_are_recorded_as_unknown(tmp_pat
     ids = {Path(r["name"]).name: (r["tic"], r["sector"]) for r in summary["ok"]}
     assert ids == {"lc.npy": (None, None), "441420236_s01.npy": (441420236, 1)}
     table = QTable.read(tmp_path / "out" / "lc_flares.ecsv", format="ascii.ecsv")
-    assert table.meta["tic"] is None and len(table) and table["tic"].mask.all()
+    assert table.meta["tic"] is None and len(table) and table["TIC"].mask.all()
     summary = predict(_predict_cfg(tmp_path, run, str(tmp_path / "in" / "lc.npy"), tic=123, sector=4))
     assert (summary["ok"][0]["tic"], summary["ok"][0]["sector"]) == (123, 4)
 
@@ -427,13 +428,13 @@ def test_float32_and_bjd_inputs_give_the_same_flare_table(tmp_path):
                                 progress=False)
         assert not result["failed"], result["failed"]
         tables[kind] = QTable.read(result["ok"][0]["outputs"]["flares"], format="ascii.ecsv")
-    big = np.argmax(tables["f64"]["ed_s"].value)
+    big = np.argmax(tables["f64"]["ed_rec"].value)
     for kind in ("f32", "bjd"):
         t = tables[kind]
-        k = np.argmin(np.abs(t["peak_time_btjd"].value - tables["f64"]["peak_time_btjd"][big].value))
-        assert abs(t["peak_time_btjd"][k].value - tables["f64"]["peak_time_btjd"][big].value) < 1e-3  # BTJD
-        assert t["ed_s"][k].value == pytest.approx(tables["f64"]["ed_s"][big].value, rel=0.005), kind
-        assert t["duration_min"][k].value == pytest.approx(tables["f64"]["duration_min"][big].value, rel=0.01), kind
+        k = np.argmin(np.abs(t["tpeak"].value - tables["f64"]["tpeak"][big].value))
+        assert abs(t["tpeak"][k].value - tables["f64"]["tpeak"][big].value) < 1e-3  # BTJD
+        assert t["ed_rec"][k].value == pytest.approx(tables["f64"]["ed_rec"][big].value, rel=0.005), kind
+        assert t["dur"][k].value == pytest.approx(tables["f64"]["dur"][big].value, rel=0.01), kind
 
 
 def test_nan_model_outputs_are_an_error_not_zero_events(tmp_path):

@@ -35,7 +35,7 @@ All functions return new objects and never mutate their inputs.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -55,7 +55,8 @@ class RawLightCurve:
     """Un-normalised photometry of one star in one sector, as read from a file.
 
     ``flux`` and ``flux_err`` are in the file's units (e-/s, counts, or already
-    relative). ``source`` names where it came from, for error messages.
+    relative). ``source`` names where it came from, for error messages; ``cadenceno``
+    the instrument's cadence numbers when the file has them (None: unknown).
     """
 
     tic: int | None  # None: unknown
@@ -65,10 +66,12 @@ class RawLightCurve:
     flux_err: np.ndarray
     quality: np.ndarray
     source: str = ""
+    cadenceno: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(np.asarray(self.time_btjd))
-        for name in ("time_btjd", "flux", "flux_err", "quality"):
+        names = ("time_btjd", "flux", "flux_err", "quality") + (("cadenceno",) if self.cadenceno is not None else ())
+        for name in names:
             value = np.asarray(getattr(self, name))
             if value.shape != (n,):
                 raise ValueError(
@@ -78,6 +81,8 @@ class RawLightCurve:
         object.__setattr__(self, "flux", np.asarray(self.flux, dtype=np.float64))
         object.__setattr__(self, "flux_err", np.asarray(self.flux_err, dtype=np.float64))
         object.__setattr__(self, "quality", np.asarray(self.quality).astype(np.int64))
+        if self.cadenceno is not None:
+            object.__setattr__(self, "cadenceno", np.asarray(self.cadenceno).astype(np.int64))
 
     def __len__(self) -> int:
         return len(self.time_btjd)
@@ -92,6 +97,7 @@ class RawLightCurve:
             flux_err=self.flux_err[keep],
             quality=self.quality[keep],
             source=self.source,
+            cadenceno=None if self.cadenceno is None else self.cadenceno[keep],
         )
 
 
@@ -238,16 +244,14 @@ def clean(raw: RawLightCurve, quality_bitmask: str | int | None = "default", *,
         not in days.
     """
     label = raw.source or f"TIC {raw.tic}"
-    raw = RawLightCurve(raw.tic, raw.sector, time_in_btjd(raw.time_btjd, label), raw.flux, raw.flux_err,
-                        raw.quality, raw.source)
+    raw = replace(raw, time_btjd=time_in_btjd(raw.time_btjd, label))
     keep = finite_mask(raw)
     if not keep.any():
         raise ValueError(f"{label}: no cadence has finite time and flux (all-NaN flux?)")
     errors = error_mask(raw.flux_err)
     if errors is None:
         log.info("%s: no positive flux_err; errors unknown (NaN)", label)
-        raw = RawLightCurve(raw.tic, raw.sector, raw.time_btjd, raw.flux, np.full(len(raw), np.nan),
-                            raw.quality, raw.source)
+        raw = replace(raw, flux_err=np.full(len(raw), np.nan))
     elif (keep & ~errors).any():
         log.info("%s: dropped %d cadences with flux_err <= 0 or non-finite", label, int((keep & ~errors).sum()))
         keep &= errors

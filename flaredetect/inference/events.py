@@ -22,6 +22,9 @@ spikes are mostly cosmic rays). Properties come from the light curve, not the ne
   the gradual decay below that still holds a good part of the ED;
 * events whose amplitude or ED is not positive are dropped: no brightening above the
   local baseline is not a flare, whatever the network said;
+* ``ed_err_s``: the photometric error of that sum, ``sqrt(sum(err**2)) * exposure`` with
+  each cadence's ``flux_err / F_q`` (the white-noise sigma where errors are unknown), as
+  AltaiPony's ``ed_rec_err``; the baseline's own error is not included;
 * ``energy_erg = ed_s * L_quiescent`` when the star's quiescent luminosity is given;
 * ``fit_*`` (``fit_template=True``; NaN otherwise): a least-squares fit of the exposure-integrated flare template
   (:func:`flaredetect.data.flare_model.flare_flux`) to the excess around the event; its
@@ -38,7 +41,7 @@ from flaredetect.data.flare_model import equivalent_duration_s, flare_flux
 from flaredetect.data.lightcurve import SECONDS_PER_DAY, LightCurve, cadence_days, robust_noise_sigma, runs, segments
 
 EVENT_COLUMNS = ("start_time_btjd", "peak_time_btjd", "stop_time_btjd", "amplitude", "duration_min", "ed_s",
-                 "energy_erg", "fit_amplitude", "fit_fwhm_min", "fit_ed_s", "prob_max", "n_cadences", "start_index", "peak_index", "stop_index")
+                 "ed_err_s", "energy_erg", "fit_amplitude", "fit_fwhm_min", "fit_ed_s", "prob_max", "n_cadences", "start_index", "peak_index", "stop_index")
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,8 @@ def extract_events(lc: LightCurve, prob: np.ndarray, params: EventParams | None 
     cadence = cadence_days(time)
     exposure_s = cadence * SECONDS_PER_DAY
     sigma = robust_noise_sigma(flux) if len(flux) >= 3 else np.nan
+    err = np.asarray(lc.flux_err, dtype=np.float64)
+    err = np.where(np.isfinite(err) & (err > 0), err, sigma)
     rows = {k: [] for k in EVENT_COLUMNS}
     for a, b in spans:
         tail = _tail_end(time, flux, busy, a, b, params.baseline_cadences, sigma, cadence)
@@ -193,6 +198,7 @@ def extract_events(lc: LightCurve, prob: np.ndarray, params: EventParams | None 
         rows["amplitude"].append(float(excess[k]))
         rows["duration_min"].append((time[b - 1] - time[a]) * 1440.0 + exposure_s / 60.0)
         rows["ed_s"].append(ed)
+        rows["ed_err_s"].append(float(np.sqrt(np.sum((err[a:tail] / (1.0 + base)) ** 2)) * exposure_s))
         rows["energy_erg"].append(ed * luminosity_erg_s if luminosity_erg_s else np.nan)
         fit = (_fit_template(time, flux, busy, a, tail, a + k, float(excess[k]), params.baseline_cadences, cadence)
                if params.fit_template else (np.nan, np.nan))

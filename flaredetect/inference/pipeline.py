@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 from torch import nn
@@ -21,6 +21,17 @@ from flaredetect.data.lightcurve import LightCurve
 from flaredetect.inference.candidates import SignificanceGate
 from flaredetect.inference.events import EventParams, extract_events
 from flaredetect.inference.scoring import HEADS, REDUCTIONS, score_light_curve
+
+class Loaded(NamedTuple):
+    """One light curve as read for prediction: the cleaned curve, the input's cadence count,
+    each cleaned cadence's index among the input's cadences, and the input's cadence numbers
+    (None when it has none)."""
+
+    lc: LightCurve
+    n_input: int
+    index: np.ndarray
+    cadenceno: np.ndarray | None = None
+
 
 _TIC = re.compile(r"^\s*(?:TIC)?[\s_-]*(\d{4,})\s*$", re.IGNORECASE)
 
@@ -72,11 +83,16 @@ class Predictor:
                              f"(damaged checkpoint, or inputs far outside what it was trained on)")
         return prob if self.gate is None else self.gate.apply(lc, prob)
 
-    def predict(self, lc: LightCurve, luminosity_erg_s: float | None = None) -> tuple[np.ndarray, dict]:
-        """``(per-cadence probability, events)`` of one light curve."""
+    def predict(self, lc: LightCurve, luminosity_erg_s: float | None = None, correction=None) -> tuple[np.ndarray, dict]:
+        """``(per-cadence probability, events)`` of one light curve; ``correction`` (a
+        :class:`~flaredetect.evaluation.recovery.RecoveryCorrection`) adds each event's
+        ``recovery_probability`` and recovery-corrected ``ed_corr``."""
         check_light_curve(lc, self.length)
         prob = self.probabilities(lc)
-        return prob, extract_events(lc, prob, self.events, luminosity_erg_s)
+        events = extract_events(lc, prob, self.events, luminosity_erg_s)
+        if correction is not None:
+            events["recovery_probability"], events["ed_corr"] = correction.correct(events["amplitude"], events["ed_s"])
+        return prob, events
 
 
 def check_light_curve(lc: LightCurve, min_cadences: int = 1) -> None:
@@ -111,8 +127,8 @@ def input_index(raw_time: np.ndarray, lc: LightCurve) -> np.ndarray:
 def iter_targets(inputs, quality_bitmask="default", low_sigma: float | None = 5.0,
                  cache_dir: str | Path = "data/mast", tic: int | None = None,
                  sector: int | None = None) -> Iterator[tuple[str, Callable[[], list], str | None]]:
-    """Yield ``(name, load, stem)``; ``load()`` returns ``[(LightCurve, n_input_cadences,
-    input_index)]`` or raises with a one-line message; ``stem`` names a file's outputs
+    """Yield ``(name, load, stem)``; ``load()`` returns a list of :class:`Loaded` or raises
+    with a one-line message; ``stem`` names a file's outputs
     (unique over all inputs, see :func:`file_stems`; None for TIC downloads, named by TIC
     and sector). Loading is deferred so a progress bar can count targets and one failure
     never stops the others. ``tic``/``sector`` override what files say (or do not say)."""
@@ -139,7 +155,7 @@ def iter_targets(inputs, quality_bitmask="default", low_sigma: float | None = 5.
 
                 lcs = MastSource([target], cache_dir=cache_dir, quality_bitmask=quality_bitmask,
                                  low_sigma=low_sigma).fetch(target)
-                return [(lc, len(lc), np.arange(len(lc))) for lc in lcs]
+                return [Loaded(lc, len(lc), np.arange(len(lc))) for lc in lcs]
             yield f"TIC {value}", load_tic, None
         elif kind == "missing":
             def missing(item=value):
@@ -154,7 +170,8 @@ def iter_targets(inputs, quality_bitmask="default", low_sigma: float | None = 5.
                     lc = clean(raw, quality_bitmask, low_sigma=low_sigma)
                 except ValueError as exc:
                     raise LightCurveReadError(_one_line(str(exc))) from exc
-                return [(lc, len(raw), input_index(raw.time_btjd, lc))]
+                index = input_index(raw.time_btjd, lc)
+                return [Loaded(lc, len(raw), index, raw.cadenceno)]
             yield str(value), load_file, stems[value]
 
 
@@ -223,12 +240,9 @@ def run_prediction(predictor: Predictor, inputs, out_dir: str | Path, *, luminos
         bar.set_postfix_str(Path(name).name[-40:], refresh=False)
         try:
             loaded = load()
-            for lc, n_input, index in loaded:
+            for lc, n_input, index, cadenceno in loaded:
                 started = time.perf_counter()
-                prob, events = predictor.predict(lc, luminosity_erg_s)
-                if correction is not None:
-                    events["recovery_probability"], events["ed_corr"] = correction.correct(events["amplitude"],
-                                                                                         events["ed_s"])
+                prob, events = predictor.predict(lc, luminosity_erg_s, correction)
                 wall = time.perf_counter() - started
                 aligned = np.full(n_input, np.nan, dtype=np.float32)
                 aligned[index] = prob
@@ -236,7 +250,7 @@ def run_prediction(predictor: Predictor, inputs, out_dir: str | Path, *, luminos
                               "head": predictor.head, "candidates": asdict(predictor.gate) if predictor.gate else None}
                 lc_stem = stem if stem is not None and len(loaded) == 1 else download_stem(lc)
                 paths = write_outputs(out_dir, lc_stem, lc, prob, events, predictor.events.threshold, aligned,
-                                      table_meta, plot)
+                                      table_meta, plot, input_index=index, cadenceno=cadenceno)
                 ok.append({"name": name, "tic": lc.tic, "sector": lc.sector, "n_cadences": len(lc),
                            "n_events": len(events["peak_time_btjd"]), "wall_s": wall,
                            "outputs": {k: str(v) for k, v in paths.items()}})

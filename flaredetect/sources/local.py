@@ -90,8 +90,12 @@ def raw_from_lightkurve(lk_lc, source: str = "", tic: int | None = None,
         quality = np.asarray(quality).astype(np.int64)
     else:
         quality = np.zeros(len(time), dtype=np.int64)
+    cadenceno = None
+    if "cadenceno" in lk_lc.colnames:
+        numbers = np.ma.asarray(getattr(lk_lc["cadenceno"], "value", lk_lc["cadenceno"]))
+        cadenceno = None if np.ma.is_masked(numbers) else np.asarray(numbers).astype(np.int64)
     return RawLightCurve(None if tic is None else int(tic), None if sector is None else int(sector), time, flux,
-                         flux_err, quality, source=source)
+                         flux_err, quality, source=source, cadenceno=cadenceno)
 
 
 @contextlib.contextmanager

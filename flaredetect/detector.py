@@ -1,0 +1,244 @@
+"""Find flares from Python: :func:`find_flares`, :class:`Detector` and :class:`FlareResult`.
+
+The same code as ``flaredetect-predict``: the settings of ``conf/predict.yaml`` (overridable
+by keyword), the same cleaning, :class:`~flaredetect.inference.Predictor` and flare table
+(:func:`~flaredetect.inference.writers.flare_table`, catalog-standard columns), so a
+notebook and the command line give the same flares.
+
+>>> import numpy as np, flaredetect
+>>> from flaredetect.data.synthetic import SyntheticConfig, generate_light_curve
+>>> lc = generate_light_curve(np.random.default_rng(0), tic=1, sector=2, cfg=SyntheticConfig())
+>>> det = flaredetect.Detector("threshold")      # the 3-sigma rule; a run dir or .ckpt for a model
+>>> result = det.find_flares(lc.time_btjd, lc.flux_rel + 1, lc.flux_err)
+>>> result.flares["tpeak", "ampl_rec", "ed_rec"][:2]   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from flaredetect import CONFIG_DIR
+
+EVENT_SETTINGS = ("threshold", "merge_gap_cadences", "min_cadences", "baseline_cadences", "min_snr", "fit_template")
+DETECTOR_SETTINGS = ("head", "stride", "reduce", "batch_size", "candidates", "quality_bitmask", "low_sigma",
+                     "luminosity_erg_s", "recovery", "threads")
+THRESHOLD_RULE = "threshold"  # model name of the 3-sigma rule
+
+
+@dataclass
+class FlareResult:
+    """What :meth:`Detector.find_flares` found.
+
+    Attributes
+    ----------
+    flares : astropy ``QTable``, one row per flare (columns of
+        :data:`flaredetect.inference.writers.COLUMNS`, with units).
+    probability : per-cadence flare probability aligned with the input's cadences (NaN where
+        cleaning dropped a cadence); for a collection, the sectors' arrays one after another.
+    light_curves : the cleaned light curves that were searched (one per sector).
+    parts : per-sector results of a collection (empty for one light curve).
+    """
+
+    flares: object
+    probability: np.ndarray
+    light_curves: list
+    threshold: float
+    events: list = field(default_factory=list, repr=False)
+    probabilities: list = field(default_factory=list, repr=False)  # per cleaned light curve
+    parts: list = field(default_factory=list, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.flares)
+
+    def plot(self, path: str | Path | None = None, max_zooms: int = 6, catalog_peaks_btjd=None):
+        """The light curve(s) with the flares marked, the probability, and zoom panels of the
+        strongest flares (:func:`~flaredetect.inference.writers.plot_prediction`). Returns the
+        figure (a list for a collection) unless ``path`` is given."""
+        from flaredetect.inference.writers import plot_prediction
+
+        figures = []
+        for k, (lc, prob, events) in enumerate(zip(self.light_curves, self.probabilities, self.events)):
+            target = None
+            if path is not None:
+                target = Path(path) if len(self.light_curves) == 1 else Path(path).with_name(
+                    f"{Path(path).stem}_{k}{Path(path).suffix or '.png'}")
+            figures.append(plot_prediction(target, lc, prob, events, self.threshold, max_zooms=max_zooms,
+                                           catalog_peaks_btjd=catalog_peaks_btjd))
+        if path is not None:
+            return None
+        return figures[0] if len(figures) == 1 else figures
+
+
+def _predict_config(model, settings: dict):
+    """``conf/predict.yaml`` with ``model`` and the keyword settings (unknown ones refused)."""
+    from omegaconf import OmegaConf
+
+    unknown = sorted(set(settings) - set(EVENT_SETTINGS) - set(DETECTOR_SETTINGS))
+    if unknown:
+        raise TypeError(f"unknown setting(s) {unknown}; valid: {sorted(EVENT_SETTINGS + DETECTOR_SETTINGS)}")
+    cfg = OmegaConf.load(Path(CONFIG_DIR) / "predict.yaml")
+    for key in ("defaults", "hydra", "paths", "out_dir", "cache_dir", "input", "plot", "progress"):
+        if key in cfg:
+            del cfg[key]  # file and CLI settings (pop would resolve their interpolations)
+    cfg.ckpt = str(model)
+    for key, value in settings.items():
+        if key in EVENT_SETTINGS:
+            cfg.events[key] = value
+        elif key == "candidates" and value is True:
+            continue  # predict.yaml's gate
+        else:
+            cfg[key] = None if value is False and key == "candidates" else value
+    return cfg
+
+
+class Detector:
+    """A flare detector loaded once, for many light curves.
+
+    Parameters
+    ----------
+    model : a training run directory or a ``.ckpt`` inside one; ``"threshold"`` for the
+        3-sigma rule; None for the detector bundled with the package
+        (:func:`flaredetect.pretrained.pretrained_run`).
+    **settings : ``conf/predict.yaml`` settings: ``threshold``, ``min_cadences``,
+        ``merge_gap_cadences``, ``baseline_cadences``, ``min_snr``, ``fit_template`` (events);
+        ``head``, ``stride``, ``reduce``, ``batch_size``, ``candidates`` (True: predict's
+        significance gate, False/None: the network alone, or a dict of gate settings),
+        ``quality_bitmask``, ``low_sigma``, ``luminosity_erg_s``, ``recovery`` (a
+        ``recovery_correction.json`` of ``flaredetect-recovery``), ``threads``.
+
+    Examples
+    --------
+    >>> det = Detector("outputs/recommended", threshold=0.6)          # doctest: +SKIP
+    >>> for lc in lightkurve.search_lightcurve("TIC 2760232").download_all():  # doctest: +SKIP
+    ...     print(len(det.find_flares(lc).flares))
+    """
+
+    def __init__(self, model: str | Path | None = None, **settings) -> None:
+        from flaredetect.config_checks import check_predict_config
+        from flaredetect.inference import EventParams
+        from flaredetect.inference.candidates import threshold_predictor
+        from flaredetect.predict import build_predictor, load_correction
+
+        if model is None:
+            from flaredetect.pretrained import pretrained_run
+
+            model = pretrained_run()
+        cfg = _predict_config(model, settings)
+        if str(model) == THRESHOLD_RULE:
+            from omegaconf import OmegaConf
+
+            cfg.ckpt = "none"
+            check_predict_config(cfg)
+            self.predictor = threshold_predictor(EventParams(**OmegaConf.to_container(cfg.events)))
+        else:
+            self.predictor = build_predictor(cfg)
+        self.model = str(model)
+        self.cfg = cfg
+        self.correction = load_correction(cfg.get("recovery"))
+        if cfg.get("threads"):
+            import torch
+
+            torch.set_num_threads(int(cfg.threads))
+
+    def __repr__(self) -> str:
+        return f"Detector({self.model!r}, head={self.predictor.head!r}, threshold={self.predictor.events.threshold})"
+
+    def find_flares(self, lc, flux=None, flux_err=None, quality=None, *, tic: int | None = None,
+                    sector: int | None = None, luminosity_erg_s: float | None = None) -> FlareResult:
+        """Flares of ``lc``: a ``lightkurve.LightCurve`` (its ``flux`` column as chosen), a
+        ``LightCurveCollection`` (each sector searched on its own, one table), a flaredetect
+        ``LightCurve``, or arrays ``lc=time_btjd, flux, flux_err[, quality]`` (flux in any
+        unit; normalised by its median like a file's).
+
+        Returns
+        -------
+        FlareResult
+            ``.flares`` (astropy QTable), ``.probability`` (per input cadence), ``.plot()``.
+        """
+        from astropy.table import vstack
+
+        luminosity = luminosity_erg_s if luminosity_erg_s is not None else self.cfg.get("luminosity_erg_s")
+        raws = _raw_light_curves(lc, flux, flux_err, quality, tic, sector)
+        parts = [self._one(raw, luminosity) for raw in raws]
+        if len(parts) == 1:
+            return parts[0]
+        flares = vstack([p.flares for p in parts], metadata_conflicts="silent")
+        flares.meta["sectors"] = [p.light_curves[0].sector for p in parts]
+        return FlareResult(flares=flares, probability=np.concatenate([p.probability for p in parts]),
+                           light_curves=[p.light_curves[0] for p in parts], threshold=self.predictor.events.threshold,
+                           events=[p.events[0] for p in parts], probabilities=[p.probabilities[0] for p in parts],
+                           parts=parts)
+
+    def _one(self, raw, luminosity_erg_s) -> FlareResult:
+        from flaredetect.data.cleaning import clean
+        from flaredetect.inference.pipeline import input_index
+        from flaredetect.inference.writers import flare_table
+
+        lc = clean(raw, self.cfg.get("quality_bitmask", "default"), low_sigma=self.cfg.get("low_sigma"))
+        index = input_index(raw.time_btjd, lc)
+        prob, events = self.predictor.predict(lc, luminosity_erg_s, self.correction)
+        aligned = np.full(len(raw), np.nan, dtype=np.float32)
+        aligned[index] = prob
+        meta = {"model": self.model, "threshold": self.predictor.events.threshold, "head": self.predictor.head}
+        table = flare_table(events, lc, meta, index, raw.cadenceno)
+        return FlareResult(flares=table, probability=aligned, light_curves=[lc], threshold=self.predictor.events.threshold,
+                           events=[events], probabilities=[prob])
+
+
+def _raw_light_curves(lc, flux, flux_err, quality, tic, sector) -> list:
+    """The input as :class:`~flaredetect.data.cleaning.RawLightCurve` objects (one per sector)."""
+    from flaredetect.data.cleaning import RawLightCurve
+    from flaredetect.data.lightcurve import LightCurve
+    from flaredetect.sources.local import raw_from_lightkurve
+
+    if flux is not None:  # arrays
+        time = np.asarray(lc, dtype=np.float64)
+        flux = np.asarray(getattr(flux, "value", flux), dtype=np.float64)
+        err = np.full_like(flux, np.nan) if flux_err is None else np.asarray(getattr(flux_err, "value", flux_err),
+                                                                               dtype=np.float64)
+        q = np.zeros(len(time), dtype=np.int64) if quality is None else np.asarray(quality)
+        for name, values in (("flux", flux), ("flux_err", err), ("quality", q)):
+            if np.shape(values) != time.shape:
+                raise ValueError(f"{name} has shape {np.shape(values)} but time has {time.shape}")
+        return [RawLightCurve(tic, sector, time, flux, err, q, source="arrays")]
+    if isinstance(lc, LightCurve):  # already normalised: back to flux = 1 + flux_rel
+        return [RawLightCurve(tic if tic is not None else lc.tic, sector if sector is not None else lc.sector,
+                              lc.time_btjd, 1.0 + lc.flux_rel, lc.flux_err, lc.quality, source=f"TIC {lc.tic}")]
+    if hasattr(lc, "time") and hasattr(lc, "flux"):  # lightkurve.LightCurve
+        return [raw_from_lightkurve(lc, source=str(lc.meta.get("LABEL") or lc.meta.get("OBJECT") or "light curve"),
+                                    tic=tic, sector=sector)]
+    if hasattr(lc, "__getitem__") and hasattr(lc, "__len__") and not isinstance(lc, (str, bytes, np.ndarray)):
+        items = [lc[k] for k in range(len(lc))]  # LightCurveCollection (indexable, not iterable), list
+        if items and all(hasattr(x, "time") and hasattr(x, "flux") for x in items):
+            return [r for x in items for r in _raw_light_curves(x, None, None, None, tic, sector)]
+    raise TypeError(f"cannot find flares in a {type(lc).__name__}: pass a lightkurve LightCurve or "
+                    "LightCurveCollection, a flaredetect LightCurve, or arrays (time_btjd, flux, flux_err)")
+
+
+def find_flares(lc, flux=None, flux_err=None, quality=None, *, model: str | Path | Detector | None = None,
+                tic: int | None = None, sector: int | None = None, **settings) -> FlareResult:
+    """Find flares in one light curve (or a collection of sectors).
+
+    ``model``: a :class:`Detector`, a training run dir or ``.ckpt``, ``"threshold"`` (the
+    3-sigma rule), or None (the bundled pretrained detector); ``settings`` as for
+    :class:`Detector`. For many light curves build the :class:`Detector` once.
+
+    Examples
+    --------
+    >>> import lightkurve as lk, flaredetect                               # doctest: +SKIP
+    >>> lc = lk.read("tess2018206045859-s0001-0000000358108509-0120-s_lc.fits")  # doctest: +SKIP
+    >>> result = flaredetect.find_flares(lc, model="outputs/recommended")  # doctest: +SKIP
+    >>> result.flares["tstart", "tpeak", "ampl_rec", "ed_rec"]             # doctest: +SKIP
+    >>> result.plot()                                                      # doctest: +SKIP
+    """
+    if isinstance(model, Detector):
+        if settings:
+            raise TypeError(f"settings {sorted(settings)} go to Detector(...), not with a built Detector")
+        detector = model
+    else:
+        luminosity = settings.pop("luminosity_erg_s", None)
+        detector = Detector(model, **settings)
+        return detector.find_flares(lc, flux, flux_err, quality, tic=tic, sector=sector, luminosity_erg_s=luminosity)
+    return detector.find_flares(lc, flux, flux_err, quality, tic=tic, sector=sector)

@@ -1,0 +1,115 @@
+"""The Python API: find_flares / Detector / FlareResult, the same code as flaredetect-predict."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.table import QTable, vstack
+
+import flaredetect
+from flaredetect.inference import Predictor, run_prediction
+from flaredetect.inference.candidates import threshold_predictor
+from flaredetect.inference.writers import COLUMNS
+from tests.test_predict import _predict_cfg, _save_star, make_run_dir
+
+
+def _ucd_pair(shared_data):
+    files = sorted((shared_data / "fits" / "custom_aperture").glob("*-0000000358108509-*_lc.fits"))
+    if len(files) < 2:
+        pytest.skip("two sectors of TIC 358108509 not in the shared data")
+    return files
+
+
+def test_lightkurve_object_and_arrays_give_the_same_table_as_predict(shared_data, tmp_path):
+    import lightkurve as lk
+
+    path = next((shared_data / "fits" / "spoc").glob("*-s0001-0000000358108509-*_lc.fits"))
+    lc = lk.read(str(path), quality_bitmask="none")
+    from_object = flaredetect.find_flares(lc, model="threshold")
+    arrays = (lc.time.value, np.ma.filled(lc.flux.value, np.nan), np.ma.filled(lc.flux_err.value, np.nan),
+              np.asarray(lc.quality.value))
+    from_arrays = flaredetect.find_flares(*arrays, model="threshold", tic=358108509, sector=1)
+    assert len(from_object.flares) >= 2  # the two Günther flares of this sector are large
+    for name in ("tstart", "tpeak", "tstop", "istart", "istop", "ampl_rec", "ed_rec", "ed_rec_err"):
+        np.testing.assert_array_equal(np.asarray(from_object.flares[name]), np.asarray(from_arrays.flares[name]))
+    assert (from_object.flares["TIC"] == 358108509).all() and (from_object.flares["sector"] == 1).all()
+    # cadence numbers and input indices point at the input's own cadences
+    k = np.asarray(from_object.flares["istart"])
+    np.testing.assert_allclose(lc.time.value[k], from_object.flares["tstart"].value)
+    np.testing.assert_array_equal(np.asarray(lc.cadenceno.value)[k], np.asarray(from_object.flares["cstart"]))
+    assert np.isnan(from_object.probability).sum() > 0  # NaN-flux cadences: dropped, probability NaN
+    assert from_object.probability.shape == (len(lc),)
+    # flaredetect-predict on the file writes the same flares
+    result = run_prediction(threshold_predictor(), path, tmp_path / "out", plot=False, progress=False)
+    table = QTable.read(result["ok"][0]["outputs"]["flares"], format="ascii.ecsv")
+    np.testing.assert_allclose(table["tpeak"].value, from_object.flares["tpeak"].value)
+    np.testing.assert_allclose(table["ed_rec"].value, from_object.flares["ed_rec"].value)
+    np.testing.assert_array_equal(np.asarray(table["cstart"]), np.asarray(from_object.flares["cstart"]))
+
+
+def test_a_collection_of_two_sectors_gives_the_union_of_the_sector_tables(shared_data):
+    import lightkurve as lk
+
+    curves = [lk.read(str(p), quality_bitmask="none", flux_column="flux") for p in _ucd_pair(shared_data)]
+    det = flaredetect.Detector("threshold")
+    each = [det.find_flares(c) for c in curves]
+    both = det.find_flares(lk.LightCurveCollection(curves))
+    expected = vstack([e.flares for e in each], metadata_conflicts="silent")
+    assert len(both.flares) == len(expected) == sum(len(e.flares) for e in each) > 0
+    for name in ("sector", "tpeak", "ed_rec", "istart"):
+        np.testing.assert_array_equal(np.asarray(both.flares[name]), np.asarray(expected[name]))
+    assert set(np.asarray(both.flares["sector"])) == {c.meta["SECTOR"] for c in curves if len(det.find_flares(c))}
+    assert both.probability.shape == (sum(len(c) for c in curves),) and len(both.light_curves) == 2
+
+
+def test_columns_and_units_are_as_documented_and_match_predict_with_a_checkpoint(tmp_path):
+    import astropy.units as u
+
+    run = make_run_dir(tmp_path / "run")
+    lc = _save_star(tmp_path / "in" / "tic000000005_s02.npy")
+    data = np.load(tmp_path / "in" / "tic000000005_s02.npy")
+    det = flaredetect.Detector(run, threshold=0.01, candidates=False)
+    result = det.find_flares(*data, tic=5, sector=2)
+    table = result.flares
+    assert len(table) >= 1  # an untrained net at threshold 0.01 fires
+    documented = {name: unit for name, _, unit, _ in COLUMNS}
+    for name in table.colnames:
+        unit = documented[name]
+        assert (table[name].unit == u.Unit(unit)) if unit else getattr(table[name], "unit", None) in (None, u.one), name
+        assert table[name].info.description
+    assert {"TIC", "sector", "tstart", "tpeak", "tstop", "istart", "istop", "cstart", "cstop", "dur", "ampl_rec",
+            "ed_rec", "ed_rec_err", "prob", "total_n_valid_data_points", "cadence"} <= set(table.colnames)
+    assert np.all(table["cstart"].mask)  # a .npy has no cadence numbers
+    assert np.all(table["ampl_rec"] > 0) and np.all(table["ed_rec_err"].value > 0)
+    assert np.all(table["total_n_valid_data_points"] == np.isfinite(result.probability).sum())
+    np.testing.assert_allclose(table["cadence"].to_value(u.s), 120.0, rtol=1e-3)
+    np.testing.assert_allclose(table["dur"].to_value(u.d), (table["tstop"] - table["tstart"]).to_value(u.d)
+                               + 120.0 / 86400, rtol=1e-6)
+    # flaredetect-predict with the same checkpoint and settings writes the same table
+    from flaredetect.predict import predict
+
+    predict(_predict_cfg(tmp_path, run, str(tmp_path / "in"), events={"threshold": 0.01}, candidates=None))
+    written = QTable.read(tmp_path / "out" / "tic000000005_s02_flares.ecsv", format="ascii.ecsv")
+    assert written.colnames == table.colnames
+    for name in ("tpeak", "ampl_rec", "ed_rec", "prob", "istart"):
+        np.testing.assert_allclose(np.asarray(written[name], dtype=float), np.asarray(table[name], dtype=float))
+    # a Detector serves many calls without reloading, and plots
+    again = det.find_flares(*data, tic=5, sector=2)
+    np.testing.assert_array_equal(again.probability, result.probability)
+    fig = result.plot()
+    assert len(fig.axes) == 2 + min(len(table), 6)  # light curve, probability, one zoom per flare (at most 6)
+    del lc
+
+
+def test_bad_settings_and_inputs_name_the_problem():
+    with pytest.raises(TypeError, match="unknown setting.*treshold"):
+        flaredetect.Detector("threshold", treshold=0.5)
+    with pytest.raises(ValueError, match="events.threshold"):
+        flaredetect.Detector("threshold", threshold=1.5)
+    with pytest.raises(TypeError, match="cannot find flares in a str"):
+        flaredetect.find_flares("not a light curve", model="threshold")
+    with pytest.raises(ValueError, match="flux has shape"):
+        flaredetect.find_flares(np.arange(10.0), np.ones(9), model="threshold")
+    det = flaredetect.Detector("threshold")
+    with pytest.raises(TypeError, match="go to Detector"):
+        flaredetect.find_flares(np.arange(10.0), np.ones(10), model=det, threshold=0.3)
+    assert isinstance(det.predictor, Predictor)

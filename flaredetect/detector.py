@@ -146,11 +146,17 @@ class Detector:
         return f"Detector({self.model!r}, head={self.predictor.head!r}, threshold={self.predictor.events.threshold})"
 
     def find_flares(self, lc, flux=None, flux_err=None, quality=None, *, tic: int | None = None,
-                    sector: int | None = None, luminosity_erg_s: float | None = None) -> FlareResult:
+                    sector: int | None = None, luminosity_erg_s: float | None = None, teff_k: float | None = None,
+                    radius_rsun: float | None = None) -> FlareResult:
         """Flares of ``lc``: a ``lightkurve.LightCurve`` (its ``flux`` column as chosen), a
         ``LightCurveCollection`` (each sector searched on its own, one table), a flaredetect
         ``LightCurve``, or arrays ``lc=time_btjd, flux, flux_err[, quality]`` (flux in any
         unit; normalised by its median like a file's).
+
+        ``energy`` (erg): ``ed_rec * luminosity_erg_s`` when a luminosity is given, else the
+        bolometric energy from ``teff_k`` and ``radius_rsun``
+        (:func:`flaredetect.energy.bolometric_flare_energy`; a SPOC light curve's ``TEFF`` and
+        ``RADIUS`` header values when not given), else NaN.
 
         Returns
         -------
@@ -161,7 +167,7 @@ class Detector:
 
         luminosity = luminosity_erg_s if luminosity_erg_s is not None else self.cfg.get("luminosity_erg_s")
         raws = _raw_light_curves(lc, flux, flux_err, quality, tic, sector)
-        parts = [self._one(raw, luminosity) for raw in raws]
+        parts = [self._one(raw, luminosity, _stellar(meta, teff_k, radius_rsun)) for raw, meta in raws]
         if len(parts) == 1:
             return parts[0]
         flares = vstack([p.flares for p in parts], metadata_conflicts="silent")
@@ -171,7 +177,7 @@ class Detector:
                            events=[p.events[0] for p in parts], probabilities=[p.probabilities[0] for p in parts],
                            parts=parts)
 
-    def _one(self, raw, luminosity_erg_s) -> FlareResult:
+    def _one(self, raw, luminosity_erg_s, stellar: tuple) -> FlareResult:
         from flaredetect.data.cleaning import clean
         from flaredetect.inference.pipeline import input_index
         from flaredetect.inference.writers import flare_table
@@ -179,16 +185,31 @@ class Detector:
         lc = clean(raw, self.cfg.get("quality_bitmask", "default"), low_sigma=self.cfg.get("low_sigma"))
         index = input_index(raw.time_btjd, lc)
         prob, events = self.predictor.predict(lc, luminosity_erg_s, self.correction)
+        meta = {"model": self.model, "threshold": self.predictor.events.threshold, "head": self.predictor.head,
+                "energy": "ed_rec * luminosity_erg_s" if luminosity_erg_s else None}
+        if not luminosity_erg_s and None not in stellar:
+            from flaredetect.energy import FLARE_TEMPERATURE_K, bolometric_flare_energy
+
+            events["energy_erg"] = bolometric_flare_energy(events["ed_s"], *stellar)
+            meta["energy"] = (f"bolometric, {FLARE_TEMPERATURE_K:.0f} K blackbody flare through the TESS response "
+                              f"(Shibayama et al. 2013); Teff {stellar[0]:.0f} K, radius {stellar[1]:.3f} R_sun")
         aligned = np.full(len(raw), np.nan, dtype=np.float32)
         aligned[index] = prob
-        meta = {"model": self.model, "threshold": self.predictor.events.threshold, "head": self.predictor.head}
         table = flare_table(events, lc, meta, index, raw.cadenceno)
         return FlareResult(flares=table, probability=aligned, light_curves=[lc], threshold=self.predictor.events.threshold,
                            events=[events], probabilities=[prob])
 
 
+def _stellar(meta, teff_k, radius_rsun) -> tuple:
+    """``(Teff, radius)``: as given, else from the light curve's header (None where unknown)."""
+    from flaredetect.energy import stellar_parameters
+
+    header_teff, header_radius = stellar_parameters(meta or {})
+    return (teff_k if teff_k is not None else header_teff, radius_rsun if radius_rsun is not None else header_radius)
+
+
 def _raw_light_curves(lc, flux, flux_err, quality, tic, sector) -> list:
-    """The input as :class:`~flaredetect.data.cleaning.RawLightCurve` objects (one per sector)."""
+    """The input as ``(RawLightCurve, header meta)`` pairs (one per sector)."""
     from flaredetect.data.cleaning import RawLightCurve
     from flaredetect.data.lightcurve import LightCurve
     from flaredetect.sources.local import raw_from_lightkurve
@@ -202,13 +223,13 @@ def _raw_light_curves(lc, flux, flux_err, quality, tic, sector) -> list:
         for name, values in (("flux", flux), ("flux_err", err), ("quality", q)):
             if np.shape(values) != time.shape:
                 raise ValueError(f"{name} has shape {np.shape(values)} but time has {time.shape}")
-        return [RawLightCurve(tic, sector, time, flux, err, q, source="arrays")]
+        return [(RawLightCurve(tic, sector, time, flux, err, q, source="arrays"), {})]
     if isinstance(lc, LightCurve):  # already normalised: back to flux = 1 + flux_rel
-        return [RawLightCurve(tic if tic is not None else lc.tic, sector if sector is not None else lc.sector,
-                              lc.time_btjd, 1.0 + lc.flux_rel, lc.flux_err, lc.quality, source=f"TIC {lc.tic}")]
+        return [(RawLightCurve(tic if tic is not None else lc.tic, sector if sector is not None else lc.sector,
+                               lc.time_btjd, 1.0 + lc.flux_rel, lc.flux_err, lc.quality, source=f"TIC {lc.tic}"), {})]
     if hasattr(lc, "time") and hasattr(lc, "flux"):  # lightkurve.LightCurve
-        return [raw_from_lightkurve(lc, source=str(lc.meta.get("LABEL") or lc.meta.get("OBJECT") or "light curve"),
-                                    tic=tic, sector=sector)]
+        return [(raw_from_lightkurve(lc, source=str(lc.meta.get("LABEL") or lc.meta.get("OBJECT") or "light curve"),
+                                     tic=tic, sector=sector), lc.meta)]
     if hasattr(lc, "__getitem__") and hasattr(lc, "__len__") and not isinstance(lc, (str, bytes, np.ndarray)):
         items = [lc[k] for k in range(len(lc))]  # LightCurveCollection (indexable, not iterable), list
         if items and all(hasattr(x, "time") and hasattr(x, "flux") for x in items):
@@ -218,7 +239,8 @@ def _raw_light_curves(lc, flux, flux_err, quality, tic, sector) -> list:
 
 
 def find_flares(lc, flux=None, flux_err=None, quality=None, *, model: str | Path | Detector | None = None,
-                tic: int | None = None, sector: int | None = None, **settings) -> FlareResult:
+                tic: int | None = None, sector: int | None = None, teff_k: float | None = None,
+                radius_rsun: float | None = None, **settings) -> FlareResult:
     """Find flares in one light curve (or a collection of sectors).
 
     ``model``: a :class:`Detector`, a training run dir or ``.ckpt``, ``"threshold"`` (the
@@ -240,5 +262,7 @@ def find_flares(lc, flux=None, flux_err=None, quality=None, *, model: str | Path
     else:
         luminosity = settings.pop("luminosity_erg_s", None)
         detector = Detector(model, **settings)
-        return detector.find_flares(lc, flux, flux_err, quality, tic=tic, sector=sector, luminosity_erg_s=luminosity)
-    return detector.find_flares(lc, flux, flux_err, quality, tic=tic, sector=sector)
+        return detector.find_flares(lc, flux, flux_err, quality, tic=tic, sector=sector, luminosity_erg_s=luminosity,
+                                    teff_k=teff_k, radius_rsun=radius_rsun)
+    return detector.find_flares(lc, flux, flux_err, quality, tic=tic, sector=sector, teff_k=teff_k,
+                                radius_rsun=radius_rsun)

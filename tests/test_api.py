@@ -92,6 +92,11 @@ def test_columns_and_units_are_as_documented_and_match_predict_with_a_checkpoint
     assert written.colnames == table.colnames
     for name in ("tpeak", "ampl_rec", "ed_rec", "prob", "istart"):
         np.testing.assert_allclose(np.asarray(written[name], dtype=float), np.asarray(table[name], dtype=float))
+    for suffix in ("ecsv", "fits", "parquet"):  # the formats users write flare tables in
+        table.write(tmp_path / f"flares.{suffix}", overwrite=True)
+        back = QTable.read(tmp_path / f"flares.{suffix}")
+        np.testing.assert_allclose(back["ed_rec"].value, table["ed_rec"].value)
+    assert list(table.to_pandas().columns) == table.colnames
     # a Detector serves many calls without reloading, and plots
     again = det.find_flares(*data, tic=5, sector=2)
     np.testing.assert_array_equal(again.probability, result.probability)

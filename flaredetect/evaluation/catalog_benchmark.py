@@ -158,7 +158,7 @@ def trained_tics(cfg) -> set[int]:
     import h5py
     from hydra.utils import instantiate
 
-    tics: set[int] = set()
+    tics: set[int] = {int(t) for t in (cfg.get("trained_tics") or [])}  # a bundled detector lists its own
     for name, source_cfg in (cfg.data.get("sources") or {}).items():
         if source_cfg is None or "SyntheticWindows" in str(source_cfg.get("_target_", "")):
             continue

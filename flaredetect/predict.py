@@ -45,6 +45,13 @@ def resolve_head(head: str | None, net) -> str:
 def build_predictor(cfg: DictConfig) -> Predictor:
     """Network from ``cfg.ckpt`` and the window/event settings of a predict config."""
     check_predict_config(cfg)
+    if cfg.get("ckpt") is None:  # the detector bundled with the package
+        from flaredetect.pretrained import pretrained_run
+
+        try:
+            cfg.ckpt = str(pretrained_run())
+        except FileNotFoundError as err:
+            raise ConfigError(f"ckpt is not set and {err}") from None
     net, train_cfg = load_net(cfg.ckpt)
     geometry = window_geometry(train_cfg)
     return Predictor(net=net, length=geometry["length"], stride=cfg.get("stride"), head=resolve_head(cfg.get("head"), net),

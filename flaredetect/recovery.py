@@ -38,8 +38,6 @@ def build_detector(cfg: DictConfig):
         raise ConfigError(f"detector={cfg.detector} must be one of {list(DETECTORS)}")
     if cfg.detector == "threshold":
         return threshold_predictor(EventParams(**OmegaConf.to_container(cfg.events, resolve=True)))
-    if not cfg.get("ckpt"):
-        raise ConfigError("detector=model needs ckpt=<training run dir or .ckpt> (or use detector=threshold)")
     from flaredetect.predict import build_predictor
 
     return build_predictor(cfg)

@@ -118,3 +118,14 @@ def test_bad_settings_and_inputs_name_the_problem():
     with pytest.raises(TypeError, match="go to Detector"):
         flaredetect.find_flares(np.arange(10.0), np.ones(10), model=det, threshold=0.3)
     assert isinstance(det.predictor, Predictor)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import flaredetect.detector
+    import flaredetect.ffd
+
+    for module in (flaredetect.detector, flaredetect.ffd):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -31,7 +31,7 @@ from flaredetect.evaluation.runs import (Run, RunError, build_datamodule, featur
 from flaredetect.interpret import (PHASES, attention_and_probability, flare_phases, integrated_gradients, phase_mass,
                                    rollout_received)
 from flaredetect.models.transformer import attention_rollout
-from flaredetect.plotting import attention_heads, attention_overlay, rollout_map
+from flaredetect.plotting import attention_heads, attention_overlay
 from flaredetect import CONFIG_DIR
 from flaredetect.utils import package_versions, write_json
 
@@ -272,11 +272,13 @@ def interpretability(cfg, out_dir: Path, module, test, y, prob, errors, device) 
         figures.append(f"interpret/{tag}_ig.png")
         if att is not None:
             roll = attention_rollout([torch.as_tensor(a) for a in att])[0].numpy()
-            plots.save(attention_overlay(test["flux_rel"][i], roll.mean(axis=0), test["flare_mask"][i], title,
-                                         float(p[0])), sub / f"{tag}_overlay.png")
-            plots.save(attention_heads([a[0] for a in att], title), sub / f"{tag}_heads.png")
-            plots.save(rollout_map(roll, title), sub / f"{tag}_rollout.png")
-            figures += [f"interpret/{tag}_{s}.png" for s in ("overlay", "heads", "rollout")]
+            ids = {"tic": test["tic"][i], "sector": test["sector"][i]}
+            plots.save(attention_overlay(test["flux_rel"][i], roll.mean(axis=0), test["flare_mask"][i], f"test window {i}",
+                                         float(p[0]), time_btjd=test["time_btjd"][i], quality=test["quality"][i], **ids),
+                       sub / f"{tag}_overlay.png")
+            plots.save(attention_heads([a[0] for a in att], f"test window {i}", prob=float(p[0]), **ids),
+                       sub / f"{tag}_heads.png")
+            figures += [f"interpret/{tag}_{s}.png" for s in ("overlay", "heads")]
 
     # Where the mass falls, over the flare windows of the split.
     flare_idx = np.flatnonzero(y)

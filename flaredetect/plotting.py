@@ -84,17 +84,6 @@ def attention_heads(attention: list[np.ndarray], title: str = "", tic=None, sect
     return fig
 
 
-def rollout_map(rollout: np.ndarray, title: str = "") -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(3.6, 3.2))
-    im = ax.imshow(rollout, cmap="viridis", aspect="auto", interpolation="nearest")
-    fig.colorbar(im, ax=ax)
-    ax.set_xlabel("key cadence")
-    ax.set_ylabel("query cadence")
-    ax.set_title(title or "attention rollout", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 def training_history(history: list[dict]) -> plt.Figure:
     """Train/val loss and accuracy; validation precision, recall and F1 per epoch."""
     epochs = [h["epoch"] for h in history]

@@ -1,8 +1,10 @@
 """Attention maps of fixed validation windows, every few validation epochs.
 
 For a fixed set of flare and non-flare validation windows: the light curve coloured by
-attention rollout, per-layer per-head heat maps and the rollout matrix, written as PNGs
-under ``<run_dir>/attention_maps/epoch_XXX/`` and logged to TensorBoard as images.
+attention rollout (with its TIC, time and quality flags) and the per-layer per-head heat maps,
+written as PNGs under ``<run_dir>/attention_maps/epoch_XXX/`` and logged to TensorBoard as
+images. (The query-by-key rollout matrix is not drawn: its rows are nearly identical after two
+layers, so it showed one smeared column; the overlay shows what it holds.)
 """
 from __future__ import annotations
 
@@ -18,6 +20,25 @@ from flaredetect import plotting
 from flaredetect.models.transformer import attention_rollout
 
 
+def _window_meta(dataset, i: int, context: int, length: int) -> dict:
+    """TIC, sector and the centre crop's times of item ``i`` of a (concatenated) window
+    dataset, read from its window file (empty when the dataset has no file)."""
+    import bisect
+
+    import h5py
+
+    parts = getattr(dataset, "datasets", [dataset])
+    k = bisect.bisect_right(getattr(dataset, "cumulative_sizes", [len(dataset)]), i)
+    offset = dataset.cumulative_sizes[k - 1] if k else 0
+    part = parts[k]
+    if not hasattr(part, "path"):
+        return {}
+    j = int(part.indices[i - offset])
+    with h5py.File(part.path, "r") as f:
+        return {"tic": int(f["tic"][j]), "sector": int(f["sector"][j]),
+                "time_btjd": np.asarray(f["time_btjd"][j][context:context + length], dtype=np.float64)}
+
+
 class AttentionMaps(L.Callback):
     def __init__(self, run_dir: str, every_n_epochs: int = 5, n_flare: int = 2, n_non_flare: int = 2) -> None:
         if every_n_epochs < 1:
@@ -27,6 +48,7 @@ class AttentionMaps(L.Callback):
         self.n_flare = n_flare
         self.n_non_flare = n_non_flare
         self._batch: dict | None = None
+        self._meta: list[dict] = []
 
     def _fixed_batch(self, trainer: L.Trainer) -> dict | None:
         """The first flare and non-flare windows of the validation split (same every time)."""
@@ -35,13 +57,14 @@ class AttentionMaps(L.Callback):
             dataset = dm.datasets.get("val")
             if dataset is None:
                 return None
-            picked, counts = [], {1: 0, 0: 0}
+            picked, meta, counts = [], [], {1: 0, 0: 0}
             wanted = {1: self.n_flare, 0: self.n_non_flare}
             for i in range(len(dataset)):
                 item = dataset[i]
                 label = int(item["peak_mask"][dm.context: dm.context + dm.length].any())
                 if counts[label] < wanted[label]:
                     picked.append(item)
+                    meta.append(_window_meta(dataset, i, dm.context, dm.length))
                     counts[label] += 1
                 if counts == wanted:
                     break
@@ -49,6 +72,7 @@ class AttentionMaps(L.Callback):
                 return None
             batch = {k: torch.stack([p[k] for p in picked]) for k in picked[0]}
             self._batch = dm.transform(batch, training=False)
+            self._meta = meta
         return self._batch
 
     @rank_zero_only
@@ -75,12 +99,16 @@ class AttentionMaps(L.Callback):
         for i in range(len(prob)):
             kind = "flare" if batch["y"][i] > 0.5 else "nonflare"
             name = f"sample_{i}_{kind}"
+            meta = self._meta[i] if i < len(self._meta) else {}
+            quality = batch.get("quality")
             figures = {
-                "lightcurve": plotting.attention_overlay(batch["flux_rel"][i].cpu().numpy(), rollout[i].mean(axis=0),
-                                                         batch["cadence_y"][i].cpu().numpy(), title=name,
-                                                         prob=float(prob[i])),
-                "heads": plotting.attention_heads([a[i] for a in attention], title=name),
-                "rollout": plotting.rollout_map(rollout[i], title=f"{name} rollout"),
+                "lightcurve": plotting.attention_overlay(
+                    batch["flux_rel"][i].cpu().numpy(), rollout[i].mean(axis=0), batch["cadence_y"][i].cpu().numpy(),
+                    title=name, prob=float(prob[i]), time_btjd=meta.get("time_btjd"),
+                    quality=None if quality is None else quality[i].cpu().numpy(), tic=meta.get("tic"),
+                    sector=meta.get("sector")),
+                "heads": plotting.attention_heads([a[i] for a in attention], title=name, tic=meta.get("tic"),
+                                                  sector=meta.get("sector"), prob=float(prob[i])),
             }
             for what, fig in figures.items():
                 if tb is not None:

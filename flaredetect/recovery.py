@@ -33,14 +33,64 @@ DETECTORS = ("model", "threshold")
 
 
 def build_detector(cfg: DictConfig):
-    """The predictor flaredetect-predict would build, or the 3-sigma rule (same events code)."""
+    """``(lc -> predictor, trained stars of every fold)``: the 3-sigma rule, or the predictor
+    flaredetect-predict would build from ``ckpt`` (a run, or a list of cross-validation folds:
+    each light curve goes to the first fold that never trained on its star)."""
     if cfg.detector not in DETECTORS:
         raise ConfigError(f"detector={cfg.detector} must be one of {list(DETECTORS)}")
     if cfg.detector == "threshold":
-        return threshold_predictor(EventParams(**OmegaConf.to_container(cfg.events, resolve=True)))
+        rule = threshold_predictor(EventParams(**OmegaConf.to_container(cfg.events, resolve=True)))
+        return (lambda lc: rule), []
+    from flaredetect.evaluation.catalog_benchmark import trained_tics
+    from flaredetect.inference import load_net
     from flaredetect.predict import build_predictor
 
-    return build_predictor(cfg)
+    ckpts = list(cfg.ckpt) if OmegaConf.is_list(cfg.get("ckpt")) else [cfg.get("ckpt")]
+    folds = []
+    for ckpt in ckpts:
+        one = cfg.copy()
+        one.ckpt = ckpt
+        predictor = build_predictor(one)  # resolves ckpt (null: the bundled detector)
+        _, train_cfg = load_net(one.ckpt)
+        folds.append((predictor, trained_tics(train_cfg) if cfg.get("skip_trained", True) else set()))
+
+    def pick(lc):
+        return next(p for p, skip in folds if lc.tic not in skip)
+    return pick, [skip for _, skip in folds]
+
+
+def rotation_groups(curves: list) -> dict[str, list[str]]:
+    """Light-curve names of fast rotators (Lomb–Scargle period < 1 d, >= 0.5 % peak to peak,
+    as in flaredetect-benchmark) and of the other stars."""
+    from flaredetect.evaluation.catalog_benchmark import FAST_AMPLITUDE, FAST_PERIOD_DAYS
+    from flaredetect.evaluation.rotation import rotation_period
+
+    groups: dict[str, list[str]] = {"fast rotators": [], "other stars": []}
+    for name, lc in curves:
+        period, amplitude = rotation_period(lc)
+        fast = period < FAST_PERIOD_DAYS and amplitude >= FAST_AMPLITUDE
+        groups["fast rotators" if fast else "other stars"].append(name)
+    return groups
+
+
+def recovery_numbers(trials, false_events, fwhm_bins, amplitude_bins) -> dict:
+    """False events per day, the amplitude of 50 % recovery (per FWHM range and overall) and
+    the recovery probability per amplitude bin (noise sigma) of a set of trials."""
+    days = float(false_events["days"].sum())
+    fwhm = list(fwhm_bins)
+    amp = list(amplitude_bins)
+    by_amp = {}
+    for lo, hi in zip(amp[:-1], amp[1:]):
+        sel = trials[(trials["amplitude_sigma"] >= lo) & (trials["amplitude_sigma"] < hi)]
+        by_amp[f"[{lo:g}, {hi:g}) sigma"] = float(sel["recovered"].mean()) if len(sel) else float("nan")
+    return {"light_curves": int(len(false_events)), "injected": int(len(trials)),
+            "recovered": int(trials["recovered"].sum()),
+            "false_events_per_day": float(false_events["n_events"].sum() / days) if days else float("nan"),
+            "days_searched": days,
+            "amplitude_sigma_at_50pc": {f"fwhm [{a:g}, {b:g}) min": amplitude_at_recovery(trials, 0.5, (a, b))
+                                        for a, b in zip(fwhm[:-1], fwhm[1:])},
+            "amplitude_sigma_at_50pc_all": amplitude_at_recovery(trials, 0.5, (fwhm[0], fwhm[-1])),
+            "recovery_by_amplitude_sigma": by_amp}
 
 
 def load_light_curves(cfg: DictConfig) -> tuple[list, list]:
@@ -59,13 +109,20 @@ def load_light_curves(cfg: DictConfig) -> tuple[list, list]:
 
 def run_recovery(cfg: DictConfig) -> dict:
     grid = InjectionGrid(**{k: tuple(v) if OmegaConf.is_list(v) else v for k, v in cfg.injection.items()})
-    predictor = build_detector(cfg)
+    predictor_for, trained = build_detector(cfg)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     curves, failed = load_light_curves(cfg)
+    if trained:  # never measure a model on stars it trained on (biased upward)
+        seen = [(n, lc) for n, lc in curves if all(lc.tic in skip for skip in trained)]
+        curves = [(n, lc) for n, lc in curves if not all(lc.tic in skip for skip in trained)]
+        if seen:
+            log.info("skipped %d light curve(s) of stars every run trained on (skip_trained=false keeps them)",
+                     len(seen))
     if not curves:
-        raise ConfigError(f"input={cfg.input}: no light curve could be read" + (f" ({failed[0][1]})" if failed else ""))
-    result = injection_recovery(predictor, curves, grid, trials=int(cfg.trials), seed=int(cfg.seed),
+        raise ConfigError(f"input={cfg.input}: no light curve could be read or left to measure"
+                          + (f" ({failed[0][1]})" if failed else ""))
+    result = injection_recovery(predictor_for, curves, grid, trials=int(cfg.trials), seed=int(cfg.seed),
                                 tolerance_cadences=int(cfg.tolerance_cadences))
     trials = result.trials
     trials.to_csv(out_dir / "recovery_trials.csv", index=False)
@@ -74,17 +131,18 @@ def run_recovery(cfg: DictConfig) -> dict:
     label = "3-sigma rule" if cfg.detector == "threshold" else f"{cfg.ckpt}"
     recovery_heatmap(summary, out_dir / "recovery_heatmap.png", title=f"recovery: {label}")
     RecoveryCorrection.from_trials(trials).save(out_dir / "recovery_correction.json")
-    fwhm = list(cfg.bins.fwhm_minutes)
+    fwhm, amp = list(cfg.bins.fwhm_minutes), list(cfg.bins.amplitude_sigma)
+    groups = rotation_groups(curves) if cfg.get("by_rotation", True) else {}
     report = {
-        "detector": cfg.detector, "ckpt": cfg.get("ckpt"), "light_curves": len(curves), "failed": failed,
-        "injected": int(len(trials)), "recovered": int(trials["recovered"].sum()),
-        "false_events_per_day": result.false_events_per_day,
-        "days_searched": float(result.false_events["days"].sum()),
-        "amplitude_sigma_at_50pc": {f"fwhm [{a:g}, {b:g}) min": amplitude_at_recovery(trials, 0.5, (a, b))
-                                    for a, b in zip(fwhm[:-1], fwhm[1:])},
-        "amplitude_sigma_at_50pc_all": amplitude_at_recovery(trials, 0.5, (fwhm[0], fwhm[-1])),
+        "detector": cfg.detector, "ckpt": OmegaConf.to_container(cfg.ckpt) if OmegaConf.is_list(cfg.get("ckpt"))
+        else cfg.get("ckpt"), "failed": failed,
+        **recovery_numbers(trials, result.false_events, fwhm, amp),
         "median_ed_ratio": float(np.nanmedian(trials["ed_rec"] / trials["ed_s"])) if trials["recovered"].any()
         else float("nan"),
+        "by_rotation": {group: recovery_numbers(trials[trials["light_curve"].isin(names)],
+                                                result.false_events[result.false_events["light_curve"].isin(names)],
+                                                fwhm, amp)
+                        for group, names in groups.items() if names},
         "flaredetect_version": package_versions(("flaredetect",))["flaredetect"],
         "settings": settings_of(cfg),
     }
@@ -92,6 +150,9 @@ def run_recovery(cfg: DictConfig) -> dict:
     print(f"\n{report['recovered']}/{report['injected']} injected flares recovered in {len(curves)} light curve(s); "
           f"{report['false_events_per_day']:.3f} false events/day on the uninjected data; 50 % recovery at "
           f"{report['amplitude_sigma_at_50pc_all']:.2f} sigma (FWHM {fwhm[0]}-{fwhm[-1]} min) -> {out_dir}")
+    for group, numbers in report["by_rotation"].items():
+        print(f"  {group} ({numbers['light_curves']}): 50 % at {numbers['amplitude_sigma_at_50pc_all']:.2f} sigma, "
+              f"{numbers['false_events_per_day']:.3f} false events/day")
     return report
 
 

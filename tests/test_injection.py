@@ -103,6 +103,22 @@ def test_recovery_of_a_perfect_oracle_is_one_and_of_a_null_detector_zero():
     assert np.isnan(amplitude_at_recovery(null.trials, fwhm_range=(4, 20)))
 
 
+def test_recovery_runs_each_light_curve_with_the_detector_chosen_for_its_star():
+    """As for cross-validation folds: the detector is picked per light curve (by its star), and
+    the same seeds inject the same flares whichever detector measures them."""
+    grid = InjectionGrid(amplitude_sigma=(5, 50), fwhm_minutes=(4, 20), per_day=1.0)
+    events = EventParams(min_cadences=1)
+    a, b = _quiet(seed=1), _quiet(seed=2)
+    b = LightCurve(2, 2, b.time_btjd, b.flux_rel, b.flux_err, b.quality)
+    oracle = Predictor(scorer=_oracle, events=events)
+    null = Predictor(scorer=lambda lc: np.zeros(len(lc), np.float32), events=events)
+    mixed = injection_recovery(lambda lc: oracle if lc.tic == 1 else null, [("a", a), ("b", b)], grid, trials=2)
+    by_star = mixed.trials.groupby("light_curve")["recovered"].mean()
+    assert by_star["a"] == 1.0 and by_star["b"] == 0.0
+    alone = injection_recovery(oracle, [("a", a), ("b", b)], grid, trials=2)
+    np.testing.assert_array_equal(alone.trials["peak_time_btjd"], mixed.trials["peak_time_btjd"])
+
+
 def test_recovery_corrected_ed_of_a_flare_recovered_at_ratio_r_is_ed_over_r():
     rng = np.random.default_rng(0)
     n = 400

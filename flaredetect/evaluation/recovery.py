@@ -65,15 +65,19 @@ def _recovered(events: dict, peak_index: np.ndarray, tolerance: int) -> tuple[np
 def injection_recovery(predictor, light_curves: Iterable[tuple[str, LightCurve]], grid: InjectionGrid,
                        trials: int = 5, seed: int = 0, tolerance_cadences: int = 3,
                        avoid_padding: int = 30) -> RecoveryResult:
-    """Inject ``grid`` flares into each light curve ``trials`` times and run ``predictor``.
+    """Inject ``grid`` flares into each light curve ``trials`` times and run ``predictor``
+    (a :class:`~flaredetect.inference.Predictor`, or a function ``lc -> Predictor``, e.g. the
+    cross-validation fold that never trained on the star).
 
     Each trial injects ``grid.per_day`` flares per day of data at once (at least one), at
     least ``grid.min_separation_days`` apart and ``avoid_padding`` cadences from the events
     of the uninjected light curve. Seeded by ``(seed, light-curve index, trial)``.
     """
     rows, false_rows = [], []
+    pick = predictor if callable(predictor) else (lambda _lc: predictor)
     for i, (name, lc) in enumerate(light_curves):
-        _, base_events = predictor.predict(lc)
+        detector = pick(lc)
+        _, base_events = detector.predict(lc)
         days = observed_days(lc)
         false_rows.append({"light_curve": name, "days": days, "n_events": len(base_events["peak_time_btjd"])})
         busy = event_mask(len(lc), base_events)
@@ -84,7 +88,7 @@ def injection_recovery(predictor, light_curves: Iterable[tuple[str, LightCurve]]
             amp_sigma, fwhm_min = grid.draw(rng, n)
             injected, truth = inject_flares(lc, amp_sigma, fwhm_min, rng, avoid=busy,
                                             min_separation_days=grid.min_separation_days, sigma=sigma)
-            _, events = predictor.predict(injected)
+            _, events = detector.predict(injected)
             peak_index = np.clip(np.searchsorted(injected.time_btjd, truth.peak_time_btjd), 0, len(lc) - 1)
             hit, which = _recovered(events, peak_index, tolerance_cadences)
             for k in range(len(truth)):

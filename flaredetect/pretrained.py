@@ -1,7 +1,7 @@
 """The detector bundled with the package (``find_flares(lc)`` and ``flaredetect-predict`` with no model).
 
 A bundled detector is a slim run directory under ``flaredetect/pretrained_models/<name>/``:
-``config.yaml`` (the network and window geometry of its training run, and the TIC ids of
+``config.yaml`` (the network, optimiser, loss and window geometry of its training run, and the TIC ids of
 every real star it trained or validated on, so that benchmarks never score it on them),
 ``checkpoints/pretrained.ckpt`` (the network's weights in float16: half the size, outputs
 within ~1e-3 of float32) and ``summary.json`` (the training run's metrics, its command and
@@ -49,6 +49,8 @@ def package_run(run_dir: str | Path, name: str = DEFAULT, out_root: str | Path =
     state = {f"net.{k}": (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
     torch.save({"state_dict": state}, out / CHECKPOINT)
     slim = {"model": OmegaConf.to_container(cfg.model, resolve=True),
+            "optimizer": OmegaConf.to_container(cfg.optimizer, resolve=True),  # a run dir's sections (for
+            "loss": OmegaConf.to_container(cfg.loss, resolve=True),            # fine-tuning from it)
             "data": {"sources": {"synthetic": {"_target_": "flaredetect.data.synthetic_windows.SyntheticWindows",
                                                "window": {"length": geometry["length"],
                                                           "max_gap_cadences": geometry["max_gap_cadences"]}}}},

@@ -76,6 +76,7 @@ def test_predict_without_ckpt_uses_the_bundled_detector(tmp_path):
     _save_star(tmp_path / "in" / "tic000000005_s02.npy")
     cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "predict.yaml")
     cfg.merge_with({"input": str(tmp_path / "in"), "out_dir": str(tmp_path / "out"), "progress": False,
+                    "cache_dir": str(tmp_path / "mast"),
                     "plot": False, "paths": {"output_dir": str(tmp_path / "out")}})
     del cfg["defaults"]
     assert cfg.ckpt is None

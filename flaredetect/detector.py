@@ -148,7 +148,7 @@ class Detector:
 
     def find_flares(self, lc, flux=None, flux_err=None, quality=None, *, tic: int | None = None,
                     sector: int | None = None, luminosity_erg_s: float | None = None, teff_k: float | None = None,
-                    radius_rsun: float | None = None) -> FlareResult:
+                    radius_rsun: float | None = None, tic_lookup: bool = False) -> FlareResult:
         """Flares of ``lc``: a ``lightkurve.LightCurve`` (its ``flux`` column as chosen), a
         ``LightCurveCollection`` (each sector searched on its own, one table), a flaredetect
         ``LightCurve``, or arrays ``lc=time_btjd, flux, flux_err[, quality]`` (flux in any
@@ -157,7 +157,8 @@ class Detector:
         ``energy`` (erg): ``ed_rec * luminosity_erg_s`` when a luminosity is given, else the
         bolometric energy from ``teff_k`` and ``radius_rsun``
         (:func:`flaredetect.energy.bolometric_flare_energy`; a SPOC light curve's ``TEFF`` and
-        ``RADIUS`` header values when not given), else NaN.
+        ``RADIUS`` header values when not given, else with ``tic_lookup=True`` the TESS Input
+        Catalog's at MAST, online), else NaN.
 
         Returns
         -------
@@ -168,7 +169,8 @@ class Detector:
 
         luminosity = luminosity_erg_s if luminosity_erg_s is not None else self.cfg.get("luminosity_erg_s")
         raws = _raw_light_curves(lc, flux, flux_err, quality, tic, sector)
-        parts = [self._one(raw, luminosity, _stellar(meta, teff_k, radius_rsun)) for raw, meta in raws]
+        parts = [self._one(raw, luminosity, _stellar(meta, teff_k, radius_rsun, raw.tic if tic_lookup else None))
+                 for raw, meta in raws]
         if len(parts) == 1:
             return parts[0]
         flares = vstack([p.flares for p in parts], metadata_conflicts="silent")
@@ -201,12 +203,18 @@ class Detector:
                            events=[events], probabilities=[prob])
 
 
-def _stellar(meta, teff_k, radius_rsun) -> tuple:
-    """``(Teff, radius)``: as given, else from the light curve's header (None where unknown)."""
-    from flaredetect.energy import stellar_parameters
+def _stellar(meta, teff_k, radius_rsun, lookup_tic: int | None = None) -> tuple:
+    """``(Teff, radius)``: as given, else from the light curve's header, else (``lookup_tic``)
+    from the TESS Input Catalog (None where unknown)."""
+    from flaredetect.energy import stellar_parameters, tic_stellar_parameters
 
     header_teff, header_radius = stellar_parameters(meta or {})
-    return (teff_k if teff_k is not None else header_teff, radius_rsun if radius_rsun is not None else header_radius)
+    teff = teff_k if teff_k is not None else header_teff
+    radius = radius_rsun if radius_rsun is not None else header_radius
+    if (teff is None or radius is None) and lookup_tic is not None:
+        tic_teff, tic_radius = tic_stellar_parameters(lookup_tic)
+        teff, radius = teff if teff is not None else tic_teff, radius if radius is not None else tic_radius
+    return teff, radius
 
 
 def _raw_light_curves(lc, flux, flux_err, quality, tic, sector) -> list:
@@ -241,7 +249,7 @@ def _raw_light_curves(lc, flux, flux_err, quality, tic, sector) -> list:
 
 def find_flares(lc, flux=None, flux_err=None, quality=None, *, model: str | Path | Detector | None = None,
                 tic: int | None = None, sector: int | None = None, teff_k: float | None = None,
-                radius_rsun: float | None = None, **settings) -> FlareResult:
+                radius_rsun: float | None = None, tic_lookup: bool = False, **settings) -> FlareResult:
     """Find flares in one light curve (or a collection of sectors).
 
     ``model``: a :class:`Detector`, a training run dir or ``.ckpt``, ``"threshold"`` (the
@@ -264,6 +272,6 @@ def find_flares(lc, flux=None, flux_err=None, quality=None, *, model: str | Path
         luminosity = settings.pop("luminosity_erg_s", None)
         detector = Detector(model, **settings)
         return detector.find_flares(lc, flux, flux_err, quality, tic=tic, sector=sector, luminosity_erg_s=luminosity,
-                                    teff_k=teff_k, radius_rsun=radius_rsun)
+                                    teff_k=teff_k, radius_rsun=radius_rsun, tic_lookup=tic_lookup)
     return detector.find_flares(lc, flux, flux_err, quality, tic=tic, sector=sector, teff_k=teff_k,
-                                radius_rsun=radius_rsun)
+                                radius_rsun=radius_rsun, tic_lookup=tic_lookup)

@@ -71,3 +71,15 @@ def stellar_parameters(meta) -> tuple[float | None, float | None]:
             return None
         return v if np.isfinite(v) and v > 0 else None
     return value("TEFF"), value("RADIUS")
+
+
+def tic_stellar_parameters(tic: int) -> tuple[float | None, float | None]:
+    """``(Teff in K, radius in R_sun)`` of a star from the TESS Input Catalog at MAST (online;
+    ``astroquery``, which lightkurve installs); None where the catalog has no value."""
+    from astroquery.mast import Catalogs
+
+    rows = Catalogs.query_criteria(catalog="Tic", ID=int(tic))
+    if len(rows) == 0:
+        raise LookupError(f"TIC {tic} is not in the TESS Input Catalog")
+    row = rows[0]
+    return stellar_parameters({"TEFF": row["Teff"], "RADIUS": row["rad"]})

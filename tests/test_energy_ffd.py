@@ -77,3 +77,29 @@ def test_find_flares_energies_from_the_header_or_a_luminosity(shared_data):
     assert "bolometric" in result.flares.meta["energy"]
     lum = flaredetect.find_flares(lc, model="threshold", luminosity_erg_s=1e30)
     np.testing.assert_allclose(lum.flares["energy"].value, lum.flares["ed_rec"].value * 1e30)
+
+
+def test_stellar_parameters_from_the_tic_are_queried_at_mast_when_asked(monkeypatch):
+    """The TIC lookup (online in use) asks MAST's TIC for the star and uses its Teff and radius;
+    here astroquery's query is replaced by a local table."""
+    import astroquery.mast
+    from astropy.table import Table
+
+    import flaredetect
+    from flaredetect.data.synthetic import generate_light_curve
+
+    asked = []
+
+    def query(**kwargs):
+        asked.append(kwargs)
+        return Table({"ID": ["7"], "Teff": [3100.0], "rad": [0.25]})
+
+    monkeypatch.setattr(astroquery.mast.Catalogs, "query_criteria", query)
+    lc = generate_light_curve(0, tic=7, sector=2)
+    args = (lc.time_btjd, 1 + lc.flux_rel, lc.flux_err)
+    offline = flaredetect.find_flares(*args, model="threshold", tic=7)
+    assert not asked and np.isnan(offline.flares["energy"].value).all()  # offline unless asked
+    result = flaredetect.find_flares(*args, model="threshold", tic=7, tic_lookup=True)
+    assert asked == [{"catalog": "Tic", "ID": 7}]
+    np.testing.assert_allclose(result.flares["energy"].value,
+                               bolometric_flare_energy(result.flares["ed_rec"].value, 3100.0, 0.25))

@@ -91,6 +91,14 @@ def predict(cfg: DictConfig) -> dict:
     """Run prediction as configured; returns the summary written to ``predictions.json``."""
     predictor = build_predictor(cfg)  # settings and checkpoint first: a bad one fails before any file is read
     correction = load_correction(cfg.get("recovery"))
+    catalog = None
+    if cfg.get("catalog"):  # its flare peaks are marked in the plots
+        from hydra.utils import instantiate
+
+        try:
+            catalog = instantiate(cfg.catalog)
+        except Exception as err:  # a wrong path or reader: one line naming the key
+            raise ConfigError(f"catalog: {' '.join(str(err).split())[:300]}") from None
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     out_dir = Path(cfg.out_dir)
@@ -104,7 +112,7 @@ def predict(cfg: DictConfig) -> dict:
                             quality_bitmask=cfg.get("quality_bitmask", "default"), low_sigma=cfg.get("low_sigma"),
                             plot=bool(cfg.get("plot", True)), progress=bool(cfg.get("progress", True)),
                             cache_dir=cfg.get("cache_dir", "data/mast"), log=log.error, tic=cfg.get("tic"),
-                            sector=cfg.get("sector"), meta=meta, correction=correction)
+                            sector=cfg.get("sector"), meta=meta, correction=correction, catalog=catalog)
     summary = {"ckpt": str(cfg.ckpt), "out_dir": str(out_dir), **meta, **result,
                "complete": not result["failed"]}
     write_json(out_dir / "predictions.json", summary)

@@ -1,6 +1,8 @@
 """The Python API: find_flares / Detector / FlareResult, the same code as flaredetect-predict."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from astropy.table import QTable, vstack
@@ -156,3 +158,28 @@ def test_ed_of_an_injected_template_flare():
         assert 0.005 < flares["ed_rec_err"][k].value / true < 0.04
     assert 0.55 <= np.mean(direct) <= 0.8 and min(direct) > 0.5
     assert abs(np.mean(fitted) - 1) < 0.1 and max(abs(np.asarray(fitted) - 1)) < 0.2
+
+
+def test_plots_zoom_on_the_strongest_flares_and_mark_catalog_peaks(shared_data, tmp_path):
+    import lightkurve as lk
+
+    path = next((shared_data / "fits" / "spoc").glob("*-s0001-0000000358108509-*_lc.fits"))
+    result = flaredetect.find_flares(lk.read(str(path), quality_bitmask="none"), model="threshold")
+    peaks = [1327.0148, 1353.1572]
+    fig = result.plot(max_zooms=1, catalog_peaks_btjd=peaks)
+    main, _, zoom = fig.axes[:3]
+    assert len(fig.axes) == 3  # light curve, probability, one zoom panel
+    assert any("2 catalog peaks" in t.get_text() for t in main.get_legend().get_texts())
+    strongest = result.flares["tpeak"][np.argmax(result.flares["ampl_rec"])].value
+    assert f"{strongest:.3f}" in zoom.get_title()  # the zoom shows the strongest flare first
+    # flaredetect-predict draws the peaks of a configured catalog (and still writes its outputs)
+    from flaredetect.predict import predict
+
+    cfg = _predict_cfg(tmp_path, make_run_dir(tmp_path / "run"), str(path), plot=True,
+                       catalog={"_target_": "flaredetect.catalogs.read_guenther2020",
+                                "path": str(shared_data / "catalogs" / "guenther2020.csv")})
+    summary = predict(cfg)
+    assert summary["complete"] and Path(summary["ok"][0]["outputs"]["png"]).stat().st_size > 10_000
+    cfg.catalog = {"_target_": "flaredetect.catalogs.read_guenther2020", "path": str(tmp_path / "missing.csv")}
+    with pytest.raises(Exception, match="catalog"):
+        predict(cfg)

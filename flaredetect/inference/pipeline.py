@@ -217,14 +217,15 @@ def run_prediction(predictor: Predictor, inputs, out_dir: str | Path, *, luminos
                    quality_bitmask="default", low_sigma: float | None = 5.0, plot: bool = True,
                    progress: bool = True, cache_dir: str | Path = "data/mast", log=print,
                    tic: int | None = None, sector: int | None = None, meta: dict | None = None,
-                   correction=None) -> dict:
+                   correction=None, catalog=None) -> dict:
     """Predict every target of ``inputs`` and write its outputs under ``out_dir`` (created
     here, before anything is read).
 
     Returns ``{"ok": [per light-curve summary dicts], "failed": [(name, one-line reason)]}``;
     ``meta`` (provenance: checkpoint, version, settings) goes into every table's metadata;
     ``correction`` (a :class:`~flaredetect.evaluation.recovery.RecoveryCorrection`) adds each
-    event's ``recovery_probability`` and recovery-corrected ``ed_corr``.
+    event's ``recovery_probability`` and recovery-corrected ``ed_corr``; ``catalog`` (a
+    :class:`~flaredetect.catalogs.FlareCatalog`) marks its flare peaks in the plots.
     """
     from tqdm import tqdm
 
@@ -249,8 +250,13 @@ def run_prediction(predictor: Predictor, inputs, out_dir: str | Path, *, luminos
                 table_meta = {**(meta or {}), "input": name, "threshold": predictor.events.threshold,
                               "head": predictor.head, "candidates": asdict(predictor.gate) if predictor.gate else None}
                 lc_stem = stem if stem is not None and len(loaded) == 1 else download_stem(lc)
+                peaks = None
+                if catalog is not None and lc.tic is not None and lc.tic in catalog:
+                    peaks = catalog.for_star(lc.tic, float(lc.time_btjd.min()), float(lc.time_btjd.max()),
+                                             by="peak").peak_time_btjd
                 paths = write_outputs(out_dir, lc_stem, lc, prob, events, predictor.events.threshold, aligned,
-                                      table_meta, plot, input_index=index, cadenceno=cadenceno)
+                                      table_meta, plot, input_index=index, cadenceno=cadenceno,
+                                      catalog_peaks_btjd=peaks)
                 ok.append({"name": name, "tic": lc.tic, "sector": lc.sector, "n_cadences": len(lc),
                            "n_events": len(events["peak_time_btjd"]), "wall_s": wall,
                            "outputs": {k: str(v) for k, v in paths.items()}})

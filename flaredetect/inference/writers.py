@@ -184,7 +184,7 @@ def plot_prediction(path: Path | None, lc: LightCurve, prob: np.ndarray, events:
 def write_outputs(out_dir: Path, stem: str, lc: LightCurve, prob: np.ndarray, events: dict[str, np.ndarray],
                   threshold: float, input_prob: np.ndarray | None = None, meta: dict | None = None,
                   plot: bool = True, input_index: np.ndarray | None = None,
-                  cadenceno: np.ndarray | None = None) -> dict[str, Path]:
+                  cadenceno: np.ndarray | None = None, catalog_peaks_btjd: np.ndarray | None = None) -> dict[str, Path]:
     """Write ``<stem>_flares.ecsv``, ``<stem>_prob.ecsv``, ``<stem>_prob.npy`` and
     ``<stem>.png`` under ``out_dir``. ``input_prob`` (aligned with the input file's
     cadences, NaN where cleaning dropped one) is what goes into the ``.npy``."""
@@ -199,5 +199,5 @@ def write_outputs(out_dir: Path, stem: str, lc: LightCurve, prob: np.ndarray, ev
     np.save(paths["npy"], np.asarray(prob if input_prob is None else input_prob, dtype=np.float32))
     if plot:
         paths["png"] = out_dir / f"{stem}.png"
-        plot_prediction(paths["png"], lc, prob, events, threshold)
+        plot_prediction(paths["png"], lc, prob, events, threshold, catalog_peaks_btjd=catalog_peaks_btjd)
     return paths

@@ -1,6 +1,6 @@
 """The detector bundled with the package (``find_flares(lc)`` and ``flaredetect-predict`` with no model).
 
-A bundled detector is a slim run directory under ``flaredetect/pretrained_models/<name>/``:
+A bundled detector is a slim run directory under ``flaredetect/pretrained/<name>/``:
 ``config.yaml`` (the network, optimiser, loss and window geometry of its training run, and the TIC ids of
 every real star it trained or validated on, so that benchmarks never score it on them),
 ``checkpoints/pretrained.ckpt`` (the network's weights in float16: half the size, outputs
@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained_models"
+PRETRAINED_DIR = Path(__file__).resolve().parent  # flaredetect/pretrained/<name>/
 DEFAULT = "default"
 CHECKPOINT = "checkpoints/pretrained.ckpt"
 
@@ -77,7 +77,3 @@ def main(argv=None) -> int:
     size = (out / CHECKPOINT).stat().st_size / 2 ** 20
     print(f"{out}: {size:.1f} MiB, sha256 {json.loads((out / 'summary.json').read_text())['sha256']}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

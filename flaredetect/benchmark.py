@@ -32,7 +32,7 @@ from omegaconf import OmegaConf
 from flaredetect import CONFIG_DIR
 from flaredetect.evaluation.catalog_benchmark import (compare, labelled_light_curves, legacy_light_curve_sets,
                                                       read_benchmark_catalogs, score_detector,
-                                                      threshold_window_scores, trained_tics)
+                                                      threshold_window_scores, trained_tics, tune_event_settings)
 from flaredetect.inference import EventParams, Predictor, SignificanceGate, load_net, window_geometry
 from flaredetect.inference.calibrate import calibrate_events
 from flaredetect.inference.candidates import threshold_predictor
@@ -55,9 +55,11 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("FLAREDETECT_SHARED_DATA", Path(CONFIG_DIR).parents[1] / "shared" / "data"))
 
 
-def lazy_predictor(net, geometry: dict, head: str, base_events: EventParams, gate, stride, calibration_stars: int):
-    """A fold's predictor (its event settings chosen on synthetic light curves on first use
-    when ``calibration_stars`` > 0)."""
+def lazy_predictor(net, geometry: dict, head: str, base_events: EventParams, gate, stride, calibration_stars: int,
+                   tuning=None):
+    """A fold's predictor, built on first use; its event settings chosen on synthetic light
+    curves when ``calibration_stars`` > 0, or on ``tuning`` = ``(labelled light curves of the
+    stars the fold trained on, catalogs)`` (:func:`tune_event_settings`, nested)."""
     cache = []
 
     def get() -> Predictor:
@@ -65,6 +67,13 @@ def lazy_predictor(net, geometry: dict, head: str, base_events: EventParams, gat
             return cache[0]
         predictor = Predictor(net=net, length=geometry["length"], stride=stride, head=head,
                               max_gap_cadences=geometry["max_gap_cadences"], events=base_events, gate=gate)
+        if tuning is not None:
+            t0 = time.perf_counter()
+            predictor, scores = tune_event_settings(predictor, *tuning)
+            best = max(scores, key=lambda g: (g["f1"], g["threshold"]))
+            print(f"[{head} head] event settings chosen on the {len(tuning[0])} labelled light curves of the fold's "
+                  f"training stars ({time.perf_counter() - t0:.0f} s): threshold {best['threshold']}, min_snr "
+                  f"{best['min_snr']} -> their event P/R/F1 {best['precision']:.2f}/{best['recall']:.2f}/{best['f1']:.2f}")
         if calibration_stars > 0:
             t0 = time.perf_counter()
             params, grid = calibrate_events(predictor, n_stars=calibration_stars)
@@ -77,6 +86,13 @@ def lazy_predictor(net, geometry: dict, head: str, base_events: EventParams, gat
         cache.append(predictor)
         return predictor
     return get
+
+
+def _tic_of(path: Path) -> int | None:
+    """TIC of a labelled light-curve file from its name (``tic<id>_sNN.npy`` or a SPOC-style FITS name)."""
+    from flaredetect.sources.local import _ids_from_name
+
+    return _ids_from_name(Path(path))[0]
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -97,6 +113,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--calibration-stars", type=int, default=0,
                         help="choose event settings on this many synthetic light curves (default 0: "
                              "conf/predict.yaml's)")
+    parser.add_argument("--tune-events", action="store_true",
+                        help="choose each fold's event threshold and min_snr on the labelled light curves of the "
+                             "stars it trained on (nested: never on the stars it scores)")
     parser.add_argument("--threshold", type=float, default=None, help="override events.threshold")
     parser.add_argument("--min-cadences", type=int, default=None, help="override events.min_cadences")
     parser.add_argument("--min-snr", type=float, default=None, help="override events.min_snr (white-noise sigma)")
@@ -108,6 +127,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.versus and not args.ckpt:
         parser.error("--versus needs --ckpt: the model to compare with it")
+    if args.tune_events and (args.calibration_stars or args.threshold is not None or args.min_snr is not None):
+        parser.error("--tune-events chooses threshold and min_snr itself: not with --calibration-stars, "
+                     "--threshold or --min-snr")
     if args.stride is not None and args.stride < 1:
         parser.error(f"--stride={args.stride} must be >= 1")
     return args
@@ -147,7 +169,10 @@ def main(argv=None) -> int:
             if head == "cadence" and any(getattr(net, "cadence_head", None) is None for _, net, _, _ in runs):
                 print(f"\n(skipping head=cadence for the {role}: a run has no cadence head)")
                 continue
-            folds = [(str(ckpt), lazy_predictor(net, geometry, head, events, gate, args.stride, args.calibration_stars),
+            labelled = [item for items in sets.values() for item in items]
+            folds = [(str(ckpt), lazy_predictor(net, geometry, head, events, gate, args.stride, args.calibration_stars,
+                                                tuning=([i for i in labelled if _tic_of(i.path) in skip], catalogs)
+                                                if args.tune_events else None),
                       skip) for ckpt, net, geometry, skip in runs]
             if folds:
                 how = "the network alone" if gate is None else "vetting significance candidates"

@@ -239,3 +239,38 @@ def test_source_weights_mix_training_windows_by_weight_not_size(window_file, tmp
             FlareDataModule(sources, source_weights=bad)
     with pytest.raises(ValueError, match="device_resident"):
         FlareDataModule(sources, source_weights={"big": 1}, device_resident=True)
+
+
+def test_event_settings_tuned_on_training_stars_are_the_best_there_and_score_as_the_benchmark_does(tmp_path):
+    """``--tune-events``: the chosen (threshold, min_snr) has the best pooled event F1 on the
+    tuning light curves, and that F1 is what the benchmark's own scoring gives them."""
+    from dataclasses import replace
+
+    from flaredetect.data.lightcurve import robust_noise_sigma
+    from flaredetect.data.synthetic import generate_light_curve
+    from flaredetect.evaluation.catalog_benchmark import TUNING_GRID, tune_event_settings
+    from flaredetect.inference import EventParams, Predictor
+
+    items, truth = [], {}
+    for tic in (41, 42, 43):
+        lc = generate_light_curve(tic, tic=tic, sector=2)
+        path = tmp_path / f"tic{tic:09d}_s02.npy"
+        np.save(path, np.stack([lc.time_btjd, 1.0 + lc.flux_rel, lc.flux_err]))
+        items.append(LabelledLightCurve(path, UCDS, ("test",)))
+        truth[tic] = lc.flares.peak_time_btjd[lc.flares.detectable]
+    catalogs = {"test": (_catalog(truth), None)}
+
+    def significance(lc):  # a graded score, so that thresholds matter
+        z = (lc.flux_rel - np.median(lc.flux_rel)) / robust_noise_sigma(lc.flux_rel)
+        return np.clip(z / 8.0, 0.0, 1.0).astype(np.float32)
+
+    predictor = Predictor(scorer=significance, events=EventParams())
+    tuned, scores = tune_event_settings(predictor, items, catalogs)
+    assert len(scores) == len(TUNING_GRID["threshold"]) * len(TUNING_GRID["min_snr"])
+    best = max(scores, key=lambda g: (g["f1"], g["threshold"]))
+    assert (tuned.events.threshold, tuned.events.min_snr) == (best["threshold"], best["min_snr"])
+    assert len({round(g["f1"], 6) for g in scores}) > 1  # the settings do differ
+    for g in (best, min(scores, key=lambda g: g["f1"])):
+        fixed = replace(predictor, events=replace(predictor.events, threshold=g["threshold"], min_snr=g["min_snr"]))
+        result, _ = score_detector("fixed", [("x", lambda: fixed, set())], {UCDS: items}, catalogs)
+        assert result[UCDS]["pooled"]["event"]["f1"] == pytest.approx(g["f1"])

@@ -186,6 +186,49 @@ def threshold_window_scores(lc: LightCurve, length: int = 100) -> np.ndarray:
     return score_to_probability(np.concatenate([scores, extra]))
 
 
+TUNING_GRID = {"threshold": (0.5, 0.7, 0.85, 0.95), "min_snr": (0.0, 3.0)}
+
+
+def tune_event_settings(predictor, items, catalogs: dict, read=None, grid: dict = TUNING_GRID):
+    """``(predictor with the best settings, the grid's scores)``: the event ``threshold`` and
+    ``min_snr`` of ``grid`` with the best pooled event F1 on ``items`` (labelled light curves;
+    for a cross-validation fold, those of the stars it trained on, never those it is scored on:
+    the choice is nested). The network's probabilities are computed once per light curve."""
+    from dataclasses import replace
+    from itertools import product
+
+    from flaredetect.inference.events import extract_events
+    from flaredetect.inference.pipeline import check_light_curve
+
+    if read is None:
+        from flaredetect.sources import read_light_curve as read
+    settings = [replace(predictor.events, threshold=float(t), min_snr=float(m))
+                for t, m in product(grid["threshold"], grid["min_snr"])]
+    counts = np.zeros((len(settings), 4), dtype=np.int64)  # true events, events, recovered flares, flares
+    for item in items:
+        try:
+            lc = read(item.path)
+            check_light_curve(lc, predictor.length)
+        except ValueError:
+            continue
+        flares, ignore = catalog_flares(lc, item.catalogs, catalogs)
+        prob = predictor.probabilities(lc)
+        for k, params in enumerate(settings):
+            events = drop_events_on(extract_events(lc, prob, params), ignore, flares.peak_time_btjd)
+            recovered, true_event = match_events(events["start_time_btjd"], events["stop_time_btjd"],
+                                                 flares.peak_time_btjd)
+            counts[k] += (int(true_event.sum()), len(true_event), int(recovered.sum()), len(recovered))
+    scores = []
+    for params, (tp, n_events, rec, n_flares) in zip(settings, counts):
+        precision = tp / n_events if n_events else 0.0
+        recall = rec / n_flares if n_flares else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        scores.append({"threshold": params.threshold, "min_snr": params.min_snr, "precision": precision,
+                       "recall": recall, "f1": f1, "light_curves": len(items)})
+    best = max(range(len(settings)), key=lambda k: (scores[k]["f1"], settings[k].threshold))
+    return replace(predictor, events=settings[best]), scores
+
+
 _ROTATION: dict[str, tuple[float, float]] = {}
 
 

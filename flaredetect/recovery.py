@@ -42,7 +42,7 @@ def build_detector(cfg: DictConfig):
         rule = threshold_predictor(EventParams(**OmegaConf.to_container(cfg.events, resolve=True)))
         return (lambda lc: rule), []
     from flaredetect.evaluation.catalog_benchmark import trained_tics
-    from flaredetect.inference import load_net
+    from flaredetect.inference import resolve_checkpoint
     from flaredetect.predict import build_predictor
 
     ckpts = list(cfg.ckpt) if OmegaConf.is_list(cfg.get("ckpt")) else [cfg.get("ckpt")]
@@ -51,8 +51,10 @@ def build_detector(cfg: DictConfig):
         one = cfg.copy()
         one.ckpt = ckpt
         predictor = build_predictor(one)  # resolves ckpt (null: the bundled detector)
-        _, train_cfg = load_net(one.ckpt)
-        folds.append((predictor, trained_tics(train_cfg) if cfg.get("skip_trained", True) else set()))
+        skip = set()
+        if cfg.get("skip_trained", True):  # the run's config only: its weights are already loaded
+            skip = trained_tics(OmegaConf.load(resolve_checkpoint(one.ckpt)[1]))
+        folds.append((predictor, skip))
 
     def pick(lc):
         return next(p for p, skip in folds if lc.tic not in skip)
@@ -62,14 +64,11 @@ def build_detector(cfg: DictConfig):
 def rotation_groups(curves: list) -> dict[str, list[str]]:
     """Light-curve names of fast rotators (Lomb–Scargle period < 1 d, >= 0.5 % peak to peak,
     as in flaredetect-benchmark) and of the other stars."""
-    from flaredetect.evaluation.catalog_benchmark import FAST_AMPLITUDE, FAST_PERIOD_DAYS
-    from flaredetect.evaluation.rotation import rotation_period
+    from flaredetect.evaluation.rotation import is_fast_rotator, rotation_period
 
     groups: dict[str, list[str]] = {"fast rotators": [], "other stars": []}
     for name, lc in curves:
-        period, amplitude = rotation_period(lc)
-        fast = period < FAST_PERIOD_DAYS and amplitude >= FAST_AMPLITUDE
-        groups["fast rotators" if fast else "other stars"].append(name)
+        groups["fast rotators" if is_fast_rotator(*rotation_period(lc)) else "other stars"].append(name)
     return groups
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from flaredetect.catalogs import FlareCatalog, read_guenther2020, read_ilin_ucd, refine_peak_times
 from flaredetect.data.lightcurve import CADENCE_DAYS, Flares, LightCurve
+from flaredetect.evaluation.rotation import FAST_AMPLITUDE, FAST_PERIOD_DAYS, is_fast_rotator
 from flaredetect.inference.metrics import (AMPLITUDE_BINS, bootstrap_f1, bootstrap_f1_difference, match_events,
                                            score_light_curve_predictions, summarise)
 
@@ -39,7 +40,6 @@ YOUNG = "young fast rotators"
 UCDS = "ultracool dwarfs"
 NO_FLARES = "SPOC stars without catalogued flares"
 POPULATIONS = (M_DWARFS, YOUNG, UCDS)  # pooled over these; NO_FLARES gives false events per day
-FAST_PERIOD_DAYS, FAST_AMPLITUDE = 1.0, 0.005
 FAST = f"fast rotators (P < {FAST_PERIOD_DAYS:g} d, >= {FAST_AMPLITUDE:.1%} peak to peak), all populations"
 SLOW = "other stars, all populations"
 GUENTHER_SECTOR1 = (358108509, 29779873, 31740375, 32150630)
@@ -342,7 +342,7 @@ def score_detector(label: str, folds: list, sets: dict, catalogs: dict, window_s
     by_background: dict[str, list] = {FAST: [], SLOW: []}
     for set_name in POPULATIONS:
         for row in result.get(set_name, {}).get("per_light_curve", []):
-            fast = row["rotation_period_days"] < FAST_PERIOD_DAYS and row["rotation_amplitude"] >= FAST_AMPLITUDE
+            fast = is_fast_rotator(row["rotation_period_days"], row["rotation_amplitude"])
             by_background[FAST if fast else SLOW].append((set_name, row))
     if by_background[FAST] and by_background[SLOW]:
         for group, rows in by_background.items():

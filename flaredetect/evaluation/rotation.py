@@ -8,6 +8,14 @@ from scipy.stats import binned_statistic
 
 from flaredetect.data.lightcurve import LightCurve
 
+FAST_PERIOD_DAYS, FAST_AMPLITUDE = 1.0, 0.005
+
+
+def is_fast_rotator(period_days: float, amplitude: float) -> bool:
+    """Period below :data:`FAST_PERIOD_DAYS` with a sinusoid of at least :data:`FAST_AMPLITUDE`
+    peak to peak (the strongly variable backgrounds of young stars)."""
+    return bool(period_days < FAST_PERIOD_DAYS and amplitude >= FAST_AMPLITUDE)
+
 
 def rotation_period(lc: LightCurve, min_period_days: float = 0.04, max_period_days: float = 13.0,
                     bin_days: float = 1.0 / 48) -> tuple[float, float]:

@@ -242,3 +242,44 @@ def test_undetected_injected_flares_are_negatives_or_masked_as_configured(tmp_pa
     assert not masked["flare_mask"][masked["label"] == 0].any()
     with pytest.raises(ValueError, match="undetected='maybe'"):
         InjectedWindows([tmp_path / "lcs"], undetected="maybe", **settings)
+
+
+def test_catalogued_flares_as_positives_and_uncatalogued_bumps_as_negatives_on_labelled_light_curves(tmp_path):
+    from flaredetect.catalogs import FlareCatalog
+    from flaredetect.data.injected_windows import InjectedWindows
+    from flaredetect.data.lightcurve import Flares
+    from flaredetect.data.window_file import read_window_file
+    from flaredetect.data.windowing import KIND_HARD_NEGATIVE
+
+    peak = _star_file(tmp_path / "lcs", 31, 1, flare_at=2000)        # catalogued flare
+    _star_file(tmp_path / "lcs", 32, 2, flare_at=4000)               # a flare no catalog lists
+    bump = np.load(tmp_path / "lcs" / "tic000000032_s02.npy")[0][4000]
+    catalog = FlareCatalog({31: Flares(peak_time_btjd=np.array([peak - 0.002]), amplitude=np.array([0.01]),
+                                       fwhm_days=np.array([0.05]), start_time_btjd=np.array([peak - 0.01]),
+                                       stop_time_btjd=np.array([peak + 0.1]), event_id=np.array([3]),
+                                       ed_s=np.array([np.nan]), energy_erg=np.array([np.nan]),
+                                       detectable=np.array([True]))}, name="test")
+    settings = dict(catalogs=[catalog], cache_dir=tmp_path / "cache", realizations=2, unlabelled={"n_sigma": 4.0},
+                    injection={"amplitude_sigma": [5, 50], "fwhm_minutes": [4, 20], "per_day": 1.0})
+
+    def near(windows, t, tic):
+        return (windows["tic"] == tic) & (np.abs(windows["time_btjd"] - t).min(axis=1) < 0.005)
+
+    masked = read_window_file(InjectedWindows([tmp_path / "lcs"], **settings).prepare())
+    assert not (near(masked, peak, 31) & (masked["label"] == 1)).any()    # masked: never a positive
+    assert not near(masked, bump, 32).any()                               # the unlisted flare: in no window
+
+    labelled = read_window_file(InjectedWindows([tmp_path / "lcs"], positive_catalogs=[catalog],
+                                                labelled_paths=[str(tmp_path / "lcs" / "tic*_s02.npy")],
+                                                **settings).prepare())
+    on_flare = near(labelled, peak, 31)
+    assert on_flare.sum() >= 2 and labelled["label"][on_flare].all()      # one positive per realization
+    rows = np.flatnonzero(on_flare)
+    at_peak = np.abs(labelled["time_btjd"][rows] - peak) < 1e-6
+    assert labelled["peak_mask"][rows][at_peak].all() and labelled["flare_mask"][rows][at_peak].all()
+    # the flare no catalog lists, on a light curve the catalog labels completely: a hard negative
+    on_bump = near(labelled, bump, 32)
+    assert on_bump.sum() >= 2 and not labelled["label"][on_bump].any()
+    assert (labelled["kind"][on_bump] == KIND_HARD_NEGATIVE).all()
+    with pytest.raises(ValueError, match="labelled_paths needs positive_catalogs"):
+        InjectedWindows([tmp_path / "lcs"], labelled_paths=["*"], **settings)

@@ -17,6 +17,12 @@ The light curves' own flares are handled deliberately, never as negatives:
   catalog lists — are marked as flares but not as positives: no negative window contains
   them and no flare is injected on them, while a positive window that happens to hold one
   keeps it in its per-cadence mask;
+* ``positive_catalogs`` (e.g. the same catalogs, vetted flares only) instead make their flares
+  labelled positives — a window centred on each, its extent flare cadences — so the network
+  learns what a catalog counts as a flare on real stars, not only on injected ones; on
+  ``labelled_paths`` (light curves those catalogs label completely) the stretches the
+  ``unlabelled`` rule flags that no catalog lists are then hard negatives instead of masked:
+  the bumps a 3-sigma rule would take for flares and the catalogs' vetting did not;
 * ``exclude_tics`` are never read; ``holdout_tics`` and ``folds``/``fold`` move stars to the
   test split exactly as for prepared files (:class:`~flaredetect.data.window_sources.WindowFileSource`),
   so benchmark and cross-validation stars are never trained on.
@@ -77,6 +83,15 @@ def _as_flares(lc: LightCurve, mask: np.ndarray) -> Flares:
                   ed_s=np.full(n, np.nan), energy_erg=np.full(n, np.nan), detectable=np.zeros(n, dtype=bool))
 
 
+def _touching(flags: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Cadences of the runs of ``flags`` that overlap ``other``."""
+    out = np.zeros_like(flags)
+    for a, b in runs(flags):
+        if other[a:b].any():
+            out[a:b] = True
+    return out
+
+
 def _concat(a: Flares, b: Flares) -> Flares:
     return Flares(**{k: np.concatenate([getattr(a, k), getattr(b, k)]) for k in Flares.__dataclass_fields__})
 
@@ -101,6 +116,10 @@ class InjectedWindows:
     detect_on : ``model`` (the rule on the noise-free template) or ``observed`` (on the
         template plus the light curve's own noise, against its residual sigma: what a catalog
         built with that rule would list; :func:`~flaredetect.injection.inject_flares`).
+    positive_catalogs : catalogs whose flares are labelled positives (default none: all masked).
+    labelled_paths : globs of the light curves the catalogs label completely; there, stretches
+        the ``uncatalogued`` rule (``n_sigma``, ``min_points``) flags that no catalog lists are
+        hard negatives (default none).
     exclude_tics : stars never read.
     holdout_tics, folds, fold : stars moved to the test split (as for prepared files).
     """
@@ -108,7 +127,8 @@ class InjectedWindows:
     def __init__(self, paths, catalogs=(), seed: int = 42, cache_dir: str | Path = "data/injected",
                  window: dict | None = None, split_fractions=(0.8, 0.1, 0.1), realizations: int = 2,
                  injection: dict | None = None, unlabelled: dict | None = None, detect_sigma: float = 3.0, detect_min_points: int = 1,
-                 undetected: str = "negative", detect_on: str = "model", exclude_tics=(), holdout_tics=(), folds: int | None = None,
+                 undetected: str = "negative", detect_on: str = "model", positive_catalogs=(),
+                 labelled_paths=(), uncatalogued: dict | None = None, exclude_tics=(), holdout_tics=(), folds: int | None = None,
                  fold: int | None = None,
                  quality_bitmask="default", low_sigma: float | None = 5.0, splits=SPLITS) -> None:
         from flaredetect.sources.local import find_light_curve_files
@@ -136,6 +156,12 @@ class InjectedWindows:
         if detect_on not in DETECT_ON:
             raise ValueError(f"data.sources.injected.detect_on={detect_on!r} must be one of {list(DETECT_ON)}")
         self.detect_on = detect_on
+        self.positive_catalogs = list(positive_catalogs or [])
+        self.labelled_paths = [str(g) for g in (labelled_paths or ())]
+        self.uncatalogued = {"n_sigma": 3.0, "min_points": 2, **dict(uncatalogued or {})}
+        if self.labelled_paths and not self.positive_catalogs:
+            raise ValueError("data.sources.injected.labelled_paths needs positive_catalogs: without catalogued "
+                             "positives, uncatalogued bumps as negatives would teach that flares are not flares")
         self.exclude_tics = {int(t) for t in (exclude_tics or ())}
         self.quality_bitmask = quality_bitmask
         self.low_sigma = low_sigma
@@ -160,6 +186,10 @@ class InjectedWindows:
                 "detect_sigma": self.detect_sigma, "detect_min_points": self.detect_min_points,
                 **({"undetected": self.undetected} if self.undetected != "masked" else {}),  # older caches: masked
                 **({"detect_on": self.detect_on} if self.detect_on != "model" else {}),  # older caches: model
+                **({"positive_catalogs": [(getattr(c, "name", ""), len(c), getattr(c, "n_flares", 0))
+                                          for c in self.positive_catalogs],
+                    "labelled_paths": self.labelled_paths, "uncatalogued": self.uncatalogued}
+                   if self.positive_catalogs else {}),
                 "exclude_tics": sorted(self.exclude_tics),
                 "quality_bitmask": self.quality_bitmask, "low_sigma": self.low_sigma, "format": 1}
 
@@ -186,9 +216,16 @@ class InjectedWindows:
             log.warning("skipped: %s", line)
         return path
 
-    def _catalog_flares(self, lc: LightCurve) -> Flares | None:
+    def _is_labelled(self, path: Path) -> bool:
+        from fnmatch import fnmatch
+
+        return any(fnmatch(str(path), g) or fnmatch(str(Path(path).resolve()), str(Path(g).resolve()))
+                   for g in self.labelled_paths)
+
+    def _catalog_flares(self, lc: LightCurve, catalogs=None) -> Flares | None:
         """The light curve's catalogued flares from every catalog (None if there are none)."""
-        parts = [c.for_light_curve(lc) for c in self.catalogs if lc.tic in c]
+        catalogs = self.catalogs if catalogs is None else catalogs
+        parts = [c.for_light_curve(lc) for c in catalogs if lc.tic in c]
         parts = [p for p in parts if len(p)]
         if not parts:
             return None
@@ -197,11 +234,27 @@ class InjectedWindows:
             flares = _concat(flares, other)
         return flares
 
+    def _positive_flares(self, lc: LightCurve) -> Flares:
+        """Flares of ``positive_catalogs`` in ``lc`` as labelled positives (peaks moved to the
+        brightest cadence of their extent, ids apart from injected ones)."""
+        from flaredetect.catalogs import refine_peak_times
+
+        flares = self._catalog_flares(lc, self.positive_catalogs) if self.positive_catalogs else None
+        if flares is None or not len(flares):
+            return Flares()
+        flares = refine_peak_times(flares, lc)
+        inside = (flares.peak_time_btjd >= lc.time_btjd[0]) & (flares.peak_time_btjd <= lc.time_btjd[-1])
+        flares = flares.select(inside)
+        fields = {k: getattr(flares, k) for k in Flares.__dataclass_fields__}
+        fields["event_id"] = np.asarray(flares.event_id, dtype=np.int64) % 1_000_000 + 2_000_000
+        fields["detectable"] = np.ones(len(flares), dtype=bool)
+        return Flares(**fields)
+
     def build(self) -> tuple[dict[str, np.ndarray], dict]:
         """Windows of every light curve and realization, and a report (counts, skipped files)."""
         from flaredetect.sources.local import read_light_curve
 
-        parts, skipped, n_injected, stars, n_lc = [], [], 0, set(), 0
+        parts, skipped, n_injected, stars, n_lc, n_uncatalogued = [], [], 0, set(), 0, 0
         for path in self.files:
             try:
                 lc = read_light_curve(path, self.quality_bitmask, low_sigma=self.low_sigma)
@@ -217,7 +270,17 @@ class InjectedWindows:
             if not np.isfinite(sigma) or sigma <= 0:
                 skipped.append(f"{path}: no white-noise sigma to scale injected flares")
                 continue
-            known = known_flare_mask(lc, self._catalog_flares(lc), self.unlabelled)
+            catalogued = self._catalog_flares(lc)
+            positives = self._positive_flares(lc)
+            uncatalogued = np.zeros(len(lc), dtype=bool)
+            if len(positives):
+                catalogued = positives if catalogued is None else _concat(catalogued, positives)
+            if self.labelled_paths and self._is_labelled(path):  # trust the catalogs: their misses are negatives
+                known = known_flare_mask(lc, catalogued, None)
+                uncatalogued = known_flare_mask(lc, None, {**self.uncatalogued, "pad_cadences": 0})
+                uncatalogued &= ~_touching(uncatalogued, known)
+            else:
+                known = known_flare_mask(lc, catalogued, self.unlabelled)
             known_flares = _as_flares(lc, known)
             n_lc += 1
             stars.add(lc.tic)
@@ -226,7 +289,7 @@ class InjectedWindows:
             for r in range(self.realizations):
                 rng = np.random.default_rng([self.seed, int(lc.tic), int(lc.sector) % 10_000, r])
                 amp, fwhm = self.grid.draw(rng, n)
-                injected, truth = inject_flares(lc, amp, fwhm, rng, avoid=known,
+                injected, truth = inject_flares(lc, amp, fwhm, rng, avoid=known | uncatalogued,
                                                 min_separation_days=self.grid.min_separation_days,
                                                 detect_sigma=self.detect_sigma,
                                                 detect_min_points=self.detect_min_points, sigma=sigma,
@@ -236,13 +299,19 @@ class InjectedWindows:
                 mask = injected.flare_mask
                 if self.undetected == "negative":  # the catalogs' rule: below it, not a flare
                     mask = flare_mask_from_flares(injected.replace(flares=truth.select(detectable), flare_mask=None))
-                injected = injected.replace(flares=_concat(truth, known_flares), flare_mask=mask | known)
-                n_pos = int(np.unique(truth.event_id[detectable]).size)
+                injected = injected.replace(flares=_concat(_concat(truth, known_flares), positives),
+                                            flare_mask=mask | known)
+                n_pos = int(np.unique(truth.event_id[detectable]).size) + int(np.unique(positives.event_id).size)
                 parts.append(cut_windows(injected, self.spec, rng,
                                          n_negatives=int(round(self.spec.negatives_per_positive * n_pos))))
                 if self.undetected == "negative" and (~detectable).any():
                     missed = truth.select(~detectable)
                     centres = np.clip(np.searchsorted(injected.time_btjd, missed.peak_time_btjd), 0, len(lc) - 1)
                     parts.append(windows_centred_on(injected, self.spec, centres, rng))
-        report = {"injected": n_injected, "light_curves": n_lc, "stars": len(stars), "skipped": skipped}
+                if uncatalogued.any():
+                    centres = [a + int(np.argmax(lc.flux_rel[a:b])) for a, b in runs(uncatalogued)]
+                    parts.append(windows_centred_on(injected, self.spec, np.asarray(centres), rng))
+                    n_uncatalogued += len(centres)
+        report = {"injected": n_injected, "light_curves": n_lc, "stars": len(stars), "skipped": skipped,
+                  **({"uncatalogued_negatives": n_uncatalogued} if self.positive_catalogs else {})}
         return concat_windows(parts, self.spec), report

@@ -66,7 +66,8 @@ def lazy_predictor(net, geometry: dict, head: str, base_events: EventParams, gat
         if cache:
             return cache[0]
         predictor = Predictor(net=net, length=geometry["length"], stride=stride, head=head,
-                              max_gap_cadences=geometry["max_gap_cadences"], events=base_events, gate=gate)
+                              max_gap_cadences=geometry["max_gap_cadences"], events=base_events, gate=gate,
+                              cadence_s=geometry["cadence_s"])
         if tuning is not None:
             t0 = time.perf_counter()
             predictor, scores = tune_event_settings(predictor, *tuning)

@@ -83,7 +83,7 @@ def _predict_config(model, settings: dict):
     for key in ("defaults", "hydra", "paths", "out_dir", "cache_dir", "input", "plot", "progress"):
         if key in cfg:
             del cfg[key]  # file and CLI settings (pop would resolve their interpolations)
-    cfg.ckpt = str(model)
+    cfg.ckpt = model
     for key, value in settings.items():
         if key in EVENT_SETTINGS:
             cfg.events[key] = value
@@ -99,9 +99,10 @@ class Detector:
 
     Parameters
     ----------
-    model : a training run directory or a ``.ckpt`` inside one; ``"threshold"`` for the
-        3-sigma rule; None for the detector bundled with the package
-        (:func:`flaredetect.pretrained.pretrained_run`).
+    model : a training run directory or a ``.ckpt`` inside one; a list of them, one per
+        cadence (each light curve is scored by the one trained at its cadence; another
+        cadence is refused); ``"threshold"`` for the 3-sigma rule (any cadence); None for
+        the detector bundled with the package (:func:`flaredetect.pretrained.pretrained_run`).
     **settings : ``conf/predict.yaml`` settings: ``threshold``, ``min_cadences``,
         ``merge_gap_cadences``, ``baseline_cadences``, ``min_snr``, ``fit_template`` (events);
         ``head``, ``stride``, ``reduce``, ``batch_size``, ``candidates`` (True: predict's
@@ -116,26 +117,28 @@ class Detector:
     ...     print(len(det.find_flares(lc).flares))
     """
 
-    def __init__(self, model: str | Path | None = None, **settings) -> None:
+    def __init__(self, model: str | Path | list | None = None, **settings) -> None:
         from flaredetect.config_checks import check_predict_config
         from flaredetect.inference import EventParams
         from flaredetect.inference.candidates import threshold_predictor
-        from flaredetect.predict import build_predictor, load_correction
+        from flaredetect.predict import build_predictors, load_correction
 
         if model is None:
             from flaredetect.pretrained import pretrained_run
 
             model = pretrained_run()
-        cfg = _predict_config(model, settings)
-        if str(model) == THRESHOLD_RULE:
+        models = [str(m) for m in model] if isinstance(model, (list, tuple)) else str(model)
+        cfg = _predict_config(models, settings)
+        if models == THRESHOLD_RULE:
             from omegaconf import OmegaConf
 
             cfg.ckpt = "none"
             check_predict_config(cfg)
-            self.predictor = threshold_predictor(EventParams(**OmegaConf.to_container(cfg.events)))
+            self.predictors = [threshold_predictor(EventParams(**OmegaConf.to_container(cfg.events)))]
         else:
-            self.predictor = build_predictor(cfg)
-        self.model = str(model)
+            self.predictors = build_predictors(cfg)
+        self.predictor = self.predictors[0]
+        self.model = models if isinstance(models, str) else ", ".join(models)
         self.cfg = cfg
         self.correction = load_correction(cfg.get("recovery"))
         if cfg.get("threads"):
@@ -182,13 +185,14 @@ class Detector:
 
     def _one(self, raw, luminosity_erg_s, stellar: tuple) -> FlareResult:
         from flaredetect.data.cleaning import clean
-        from flaredetect.inference.pipeline import input_index
+        from flaredetect.inference.pipeline import check_cadence, input_index
         from flaredetect.inference.writers import flare_table
 
         lc = clean(raw, self.cfg.get("quality_bitmask", "default"), low_sigma=self.cfg.get("low_sigma"))
         index = input_index(raw.time_btjd, lc)
-        prob, events = self.predictor.predict(lc, luminosity_erg_s, self.correction)
-        meta = {"model": self.model, "threshold": self.predictor.events.threshold, "head": self.predictor.head,
+        predictor = check_cadence(lc, self.predictors)
+        prob, events = predictor.predict(lc, luminosity_erg_s, self.correction)
+        meta = {"model": predictor.name or self.model, "threshold": predictor.events.threshold, "head": predictor.head,
                 "energy": "ed_rec * luminosity_erg_s" if luminosity_erg_s else None}
         if not luminosity_erg_s and None not in stellar:
             from flaredetect.energy import FLARE_TEMPERATURE_K, bolometric_flare_energy
@@ -199,7 +203,7 @@ class Detector:
         aligned = np.full(len(raw), np.nan, dtype=np.float32)
         aligned[index] = prob
         table = flare_table(events, lc, meta, index, raw.cadenceno)
-        return FlareResult(flares=table, probability=aligned, light_curves=[lc], threshold=self.predictor.events.threshold,
+        return FlareResult(flares=table, probability=aligned, light_curves=[lc], threshold=predictor.events.threshold,
                            events=[events], probabilities=[prob])
 
 
@@ -235,7 +239,8 @@ def _raw_light_curves(lc, flux, flux_err, quality, tic, sector) -> list:
         return [(RawLightCurve(tic, sector, time, flux, err, q, source="arrays"), {})]
     if isinstance(lc, LightCurve):  # already normalised: back to flux = 1 + flux_rel
         return [(RawLightCurve(tic if tic is not None else lc.tic, sector if sector is not None else lc.sector,
-                               lc.time_btjd, 1.0 + lc.flux_rel, lc.flux_err, lc.quality, source=f"TIC {lc.tic}"), {})]
+                               lc.time_btjd, 1.0 + lc.flux_rel, lc.flux_err, lc.quality, source=f"TIC {lc.tic}",
+                               cadence_s=lc.cadence_s), {})]
     if hasattr(lc, "time") and hasattr(lc, "flux"):  # lightkurve.LightCurve
         return [(raw_from_lightkurve(lc, source=str(lc.meta.get("LABEL") or lc.meta.get("OBJECT") or "light curve"),
                                      tic=tic, sector=sector), lc.meta)]

@@ -42,6 +42,28 @@ def resolve_head(head: str | None, net) -> str:
     return head
 
 
+def build_predictors(cfg: DictConfig) -> list[Predictor]:
+    """One predictor per checkpoint of ``cfg.ckpt`` (a run, or a list of runs trained at
+    different cadences: each light curve is scored by the one trained at its cadence)."""
+    if not OmegaConf.is_list(cfg.get("ckpt")):
+        return [build_predictor(cfg)]
+    if len(cfg.ckpt) == 0:
+        raise ConfigError("ckpt=[] lists no run (one run dir or .ckpt per cadence)")
+    predictors = []
+    for ckpt in cfg.ckpt:
+        one = cfg.copy()
+        one.ckpt = str(ckpt)
+        predictors.append(build_predictor(one))
+    by_cadence: dict[float, str] = {}
+    for p in predictors:
+        same = next((c for c in by_cadence if abs(c - p.cadence_s) <= 0.05 * c), None)
+        if same is not None:
+            raise ConfigError(f"ckpt: {by_cadence[same]} and {p.name} were both trained on {p.cadence_s:g}-s data; "
+                              f"give one run per cadence")
+        by_cadence[p.cadence_s] = p.name
+    return predictors
+
+
 def build_predictor(cfg: DictConfig) -> Predictor:
     """Network from ``cfg.ckpt`` and the window/event settings of a predict config."""
     check_predict_config(cfg)
@@ -58,7 +80,8 @@ def build_predictor(cfg: DictConfig) -> Predictor:
                      reduce=cfg.get("reduce", "mean"), max_gap_cadences=geometry["max_gap_cadences"],
                      batch_size=int(cfg.get("batch_size", 1024)),
                      events=EventParams(**OmegaConf.to_container(cfg.events, resolve=True)),
-                     gate=SignificanceGate(**cfg.candidates) if cfg.get("candidates") else None)
+                     gate=SignificanceGate(**cfg.candidates) if cfg.get("candidates") else None,
+                     cadence_s=geometry["cadence_s"], name=str(cfg.ckpt))
 
 
 def load_correction(path: str | None):
@@ -75,21 +98,31 @@ def load_correction(path: str | None):
         raise ConfigError(f"recovery={path} is not a recovery_correction.json ({err})") from err
 
 
-def provenance(cfg: DictConfig, predictor: Predictor) -> dict:
-    """What made these outputs: the checkpoint (path within its run dir, sha256), the
-    flaredetect version and every predict setting (the head as resolved)."""
-    ckpt = Path(cfg.ckpt)
+def checkpoint_record(ckpt: str | Path) -> dict:
+    """A checkpoint as the outputs record it: its run dir, file within it and sha256."""
+    ckpt = Path(ckpt)
     run = resolve_run(ckpt=ckpt) if ckpt.is_file() else resolve_run(run_dir=ckpt)
+    return {"run_dir": str(run.run_dir), "file": str(run.ckpt.resolve().relative_to(run.run_dir.resolve())),
+            "sha256": sha256(run.ckpt)}
+
+
+def provenance(cfg: DictConfig, predictors: list[Predictor]) -> dict:
+    """What made these outputs: the checkpoint (path within its run dir, sha256; with
+    several, ``detectors`` lists each with its cadence), the flaredetect version and every
+    predict setting (the head as resolved)."""
     settings = settings_of(cfg)
-    settings["head"] = predictor.head
-    return {"checkpoint": {"run_dir": str(run.run_dir), "file": str(run.ckpt.resolve().relative_to(run.run_dir.resolve())),
-                           "sha256": sha256(run.ckpt)},
-            "flaredetect_version": package_versions(("flaredetect",))["flaredetect"], "settings": settings}
+    settings["head"] = predictors[0].head
+    records = [{**checkpoint_record(p.name), "cadence_s": p.cadence_s} for p in predictors]
+    out = {"checkpoint": records[0], "flaredetect_version": package_versions(("flaredetect",))["flaredetect"],
+           "settings": settings}
+    if len(records) > 1:
+        out["detectors"] = records
+    return out
 
 
 def predict(cfg: DictConfig) -> dict:
     """Run prediction as configured; returns the summary written to ``predictions.json``."""
-    predictor = build_predictor(cfg)  # settings and checkpoint first: a bad one fails before any file is read
+    predictors = build_predictors(cfg)  # settings and checkpoints first: a bad one fails before any file is read
     correction = load_correction(cfg.get("recovery"))
     catalog = None
     if cfg.get("catalog"):  # its flare peaks are marked in the plots
@@ -105,15 +138,15 @@ def predict(cfg: DictConfig) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.get("paths", {}).get("log_dir"):
         point_latest(out_dir, Path(cfg.paths.log_dir) / str(cfg.get("task_name", "predict")))
-    meta = provenance(cfg, predictor)
+    meta = provenance(cfg, predictors)
     inputs = cfg.input
     inputs = list(inputs) if OmegaConf.is_list(inputs) else str(inputs)
-    result = run_prediction(predictor, inputs, out_dir, luminosity_erg_s=cfg.get("luminosity_erg_s"),
+    result = run_prediction(predictors, inputs, out_dir, luminosity_erg_s=cfg.get("luminosity_erg_s"),
                             quality_bitmask=cfg.get("quality_bitmask", "default"), low_sigma=cfg.get("low_sigma"),
                             plot=bool(cfg.get("plot", True)), progress=bool(cfg.get("progress", True)),
                             cache_dir=cfg.get("cache_dir", "data/mast"), log=log.error, tic=cfg.get("tic"),
                             sector=cfg.get("sector"), meta=meta, correction=correction, catalog=catalog)
-    summary = {"ckpt": str(cfg.ckpt), "out_dir": str(out_dir), **meta, **result,
+    summary = {"ckpt": [p.name for p in predictors] if len(predictors) > 1 else predictors[0].name, "out_dir": str(out_dir), **meta, **result,
                "complete": not result["failed"]}
     write_json(out_dir / "predictions.json", summary)
     n_events = sum(r["n_events"] for r in result["ok"])

@@ -67,7 +67,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from flaredetect import CONFIG_DIR  # not via flaredetect.train: that would import torch into every worker
-from flaredetect.data.lightcurve import CADENCE_DAYS, Flares, LightCurve, robust_noise_sigma
+from flaredetect.data.lightcurve import Flares, LightCurve, cadence_days, robust_noise_sigma
 from flaredetect.data.splits import SPLITS, split_stars
 from flaredetect.data.window_file import WindowFileWriter, check_window_file
 from flaredetect.data.windowing import (KIND_HARD_NEGATIVE, KIND_POSITIVE, WINDOW_FIELDS, WindowSpec,
@@ -177,7 +177,7 @@ def _peak_times(windows: dict[str, np.ndarray], flares: Flares, spec: WindowSpec
     out = np.full(n, np.nan)
     if n == 0 or len(flares) == 0:
         return out
-    half = 0.5 * CADENCE_DAYS
+    half = 0.5 * cadence_days(windows["time_btjd"][0])
     t0 = windows["time_btjd"][:, spec.context] - half
     t1 = windows["time_btjd"][:, spec.context + spec.length - 1] + half
     peak = flares.peak_time_btjd
@@ -200,7 +200,7 @@ def _check_light_curve(lc: LightCurve, label: str, spec: WindowSpec, sector_tole
             guess = int(round((mid - SECTOR1_MID_BTJD) / SECTOR_DAYS)) + 1
             raise TargetError(f"{label}: sector mismatch: labelled sector {lc.sector} but its times "
                               f"(BTJD {lc.time_btjd[0]:.1f}-{lc.time_btjd[-1]:.1f}) lie in sector ~{guess}")
-    segs = segments(lc.time_btjd, spec.max_gap_cadences)
+    segs = segments(lc.time_btjd, spec.max_gap_cadences, lc.cadence_d)
     longest = max((b - a for a, b in segs), default=0)
     if longest < spec.stored_length:
         raise TargetError(f"{label}: light curve shorter than a window: longest gap-free stretch is {longest} "
@@ -326,7 +326,7 @@ def process_star(task: dict, settings: dict) -> dict:
 def _on_cadence(lc: LightCurve, times: np.ndarray) -> np.ndarray:
     idx = np.clip(np.searchsorted(lc.time_btjd, times), 1, len(lc) - 1)
     near = np.minimum(np.abs(lc.time_btjd[idx - 1] - times), np.abs(lc.time_btjd[idx] - times))
-    return near <= 1.01 * CADENCE_DAYS
+    return near <= 1.01 * lc.cadence_d
 
 
 def _concat(parts: list[dict[str, np.ndarray]], spec: WindowSpec) -> dict[str, np.ndarray]:

@@ -25,12 +25,15 @@ TINY_MODEL = {"_target_": "flaredetect.models.transformer.FlareTransformer", "se
               "pooling": "flatten", "cadence_head": True}
 
 
-def make_run_dir(path: Path, seed: int = 0, **model) -> Path:
-    """A run dir like flaredetect-train's: config.yaml + checkpoints/best-*.ckpt (net. weights)."""
+def make_run_dir(path: Path, seed: int = 0, cadence_s: float | None = None, **model) -> Path:
+    """A run dir like flaredetect-train's: config.yaml + checkpoints/best-*.ckpt (net. weights);
+    ``cadence_s`` None: a run from before the cadence was recorded (2-minute)."""
     torch.manual_seed(seed)
     cfg = OmegaConf.create({"model": {**TINY_MODEL, **model}, "optimizer": {}, "loss": {},
                             "data": {"sources": {"synthetic": {"_target_": "flaredetect.data.synthetic_windows."
                                                                "SyntheticWindows", "window": {"max_gap_cadences": 5}}}}})
+    if cadence_s is not None:
+        cfg.cadence_s = cadence_s
     net = FlareTransformer(**{k: v for k, v in cfg.model.items() if k != "_target_"})
     (path / "checkpoints").mkdir(parents=True)
     OmegaConf.save(cfg, path / "config.yaml")
@@ -466,3 +469,50 @@ def test_outputs_record_provenance_and_a_moved_run_dir_loads_its_own_checkpoint(
     shutil.copytree(run, copy)
     ckpt.write_bytes(b"the original was changed")  # a copy must not read the original's file
     assert resolve_checkpoint(copy)[0] == copy / "checkpoints" / ckpt.name
+
+
+def test_predict_picks_the_detector_trained_at_each_light_curves_cadence_and_refuses_others(tmp_path):
+    """ckpt=[runs]: every light curve is scored by the run trained at its cadence; a cadence no
+    run was trained at fails with one line naming both, the other inputs still run."""
+    from flaredetect import Detector
+    from flaredetect.config_checks import ConfigError
+    from flaredetect.predict import predict
+
+    two_min, twenty = make_run_dir(tmp_path / "run120"), make_run_dir(tmp_path / "run20", seed=1, cadence_s=20.0)
+    rng = np.random.default_rng(0)
+    (tmp_path / "in").mkdir()
+    for tic, sector, step_s, n in [(5, 2, 120.0, 2000), (6, 40, 20.0, 6000), (7, 20, 1800.0, 1000)]:
+        t = 1400.0 + np.arange(n) * step_s / 86400.0
+        np.save(tmp_path / "in" / f"tic{tic:09d}_s{sector:02d}.npy",
+                np.stack([t, 1 + rng.normal(0, 1e-3, n), np.full(n, 1e-3)]))
+    cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "predict.yaml")
+    cfg.merge_with({"ckpt": [str(two_min), str(twenty)], "input": str(tmp_path / "in"), "out_dir": str(tmp_path / "out"),
+                    "progress": False, "plot": False, "cache_dir": str(tmp_path / "mast"),
+                    "paths": {"output_dir": str(tmp_path / "out")}})
+    del cfg["defaults"]
+    summary = predict(cfg)
+    assert {r["tic"]: r["detector"] for r in summary["ok"]} == {5: str(two_min), 6: str(twenty)}
+    assert {r["tic"]: r["cadence_s"] for r in summary["ok"]} == {5: 120.0, 6: 20.0}
+    (name, reason), = summary["failed"]
+    assert "tic000000007_s20" in name and "\n" not in reason
+    assert "a 1800-s light curve" in reason and "trained on 120 s, 20 s data only" in reason
+    assert [d["cadence_s"] for d in summary["detectors"]] == [120.0, 20.0]
+    table = QTable.read(tmp_path / "out" / "tic000000006_s40_flares.ecsv", format="ascii.ecsv")
+    assert table.meta["detector_cadence_s"] == 20.0 and table.meta["detector"] == str(twenty)
+    # one 2-minute run refuses the 20-s light curve
+    single = cfg.copy()
+    single.ckpt, single.out_dir = str(two_min), str(tmp_path / "out1")
+    reasons = [r for _, r in predict(single)["failed"]]
+    assert len(reasons) == 2 and any("a 20-s light curve" in r and "trained on 120 s data only" in r for r in reasons)
+    twice = cfg.copy()
+    twice.ckpt = [str(two_min), str(make_run_dir(tmp_path / "other120", cadence_s=120.0))]
+    with pytest.raises(ConfigError, match="both trained on 120-s data"):
+        predict(twice)
+    # the Python API chooses the same way
+    lc20 = LightCurve(6, 40, 1400.0 + np.arange(6000) * 20.0 / 86400.0, rng.normal(0, 1e-3, 6000),
+                      np.full(6000, 1e-3), np.zeros(6000, np.int64))
+    result = Detector([two_min, twenty], candidates=False).find_flares(lc20)
+    assert result.flares.meta["model"] == str(twenty)
+    with pytest.raises(ValueError, match="a 20-s light curve"):
+        Detector(two_min).find_flares(lc20)
+    assert len(Detector("threshold").find_flares(lc20).light_curves) == 1  # the 3-sigma rule takes any cadence

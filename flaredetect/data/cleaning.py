@@ -41,7 +41,8 @@ from typing import Sequence
 import numpy as np
 from lightkurve.utils import TessQualityFlags
 
-from flaredetect.data.lightcurve import BTJD_OFFSET, CADENCE_DAYS, Flares, LightCurve, runs, segments
+from flaredetect.data.lightcurve import (BTJD_OFFSET, SECONDS_PER_DAY, Flares, LightCurve, cadence_days, runs,
+                                         segments)
 
 log = logging.getLogger(__name__)
 IMPULSIVE_OUTLIER_BIT = 512
@@ -56,7 +57,8 @@ class RawLightCurve:
 
     ``flux`` and ``flux_err`` are in the file's units (e-/s, counts, or already
     relative). ``source`` names where it came from, for error messages; ``cadenceno``
-    the instrument's cadence numbers when the file has them (None: unknown).
+    the instrument's cadence numbers when the file has them (None: unknown); ``cadence_s``
+    the time step the file declares (``TIMEDEL``; None: measured from the times).
     """
 
     tic: int | None  # None: unknown
@@ -67,9 +69,13 @@ class RawLightCurve:
     quality: np.ndarray
     source: str = ""
     cadenceno: np.ndarray | None = None
+    cadence_s: float | None = None
 
     def __post_init__(self) -> None:
         n = len(np.asarray(self.time_btjd))
+        if self.cadence_s is not None and not (np.isfinite(self.cadence_s) and self.cadence_s > 0):
+            raise ValueError(f"{self.source or 'RawLightCurve'}: cadence_s={self.cadence_s} must be a positive "
+                             f"number of seconds")
         names = ("time_btjd", "flux", "flux_err", "quality") + (("cadenceno",) if self.cadenceno is not None else ())
         for name in names:
             value = np.asarray(getattr(self, name))
@@ -98,6 +104,7 @@ class RawLightCurve:
             quality=self.quality[keep],
             source=self.source,
             cadenceno=None if self.cadenceno is None else self.cadenceno[keep],
+            cadence_s=self.cadence_s,
         )
 
 
@@ -158,24 +165,27 @@ def time_in_btjd(time: np.ndarray, label: str) -> np.ndarray:
 
 
 def running_median(time_btjd: np.ndarray, flux: np.ndarray, window_days: float = 0.25,
-                   max_gap_days: float = 0.5) -> np.ndarray:
-    """Running median over ``window_days`` (in cadences), computed per contiguous segment.
+                   max_gap_days: float = 0.5, cadence_d: float | None = None) -> np.ndarray:
+    """Running median over ``window_days`` (in cadences of ``cadence_d`` days; None:
+    measured from the times), computed per contiguous segment.
 
     The window (6 h by default) is long compared with most flares (minutes to ~1 h), so a
     flare barely moves it, and short compared with rotation periods of most flare stars.
     """
     from scipy.ndimage import median_filter
 
-    size = max(3, int(round(window_days / CADENCE_DAYS)) | 1)
+    cadence_d = cadence_days(time_btjd) if cadence_d is None else cadence_d
+    size = max(3, int(round(window_days / cadence_d)) | 1)
     out = np.empty_like(flux, dtype=np.float64)
-    for a, b in segments(time_btjd, max_gap_days / CADENCE_DAYS):
+    for a, b in segments(time_btjd, max_gap_days / cadence_d, cadence_d):
         chunk = flux[a:b]
         out[a:b] = median_filter(chunk, size=min(size, chunk.size | 1), mode="nearest")
     return out
 
 
 def low_outlier_mask(time_btjd: np.ndarray, flux: np.ndarray, n_sigma: float = 5.0,
-                     window_days: float = 0.25, max_run: int | None = 3) -> np.ndarray:
+                     window_days: float = 0.25, max_run: int | None = 3,
+                     cadence_d: float | None = None) -> np.ndarray:
     """True for cadences to keep: drops only short dips far *below* the running median.
 
     Flares only ever raise the flux, so a one-sided clip cannot delete one. The noise is
@@ -189,7 +199,7 @@ def low_outlier_mask(time_btjd: np.ndarray, flux: np.ndarray, n_sigma: float = 5
     flux = np.asarray(flux, dtype=np.float64)
     if flux.size < 3:
         return np.ones(flux.size, dtype=bool)
-    resid = flux - running_median(time_btjd, flux, window_days)
+    resid = flux - running_median(time_btjd, flux, window_days, cadence_d=cadence_d)
     mad = np.median(np.abs(resid - np.median(resid)))
     sigma = 1.4826 * mad
     if not np.isfinite(sigma) or sigma <= 0:
@@ -222,6 +232,7 @@ def normalise(raw: RawLightCurve) -> LightCurve:
         flux_rel=raw.flux / median - 1.0,
         flux_err=raw.flux_err / median,
         quality=raw.quality.copy(),
+        cadence_s=raw.cadence_s,
     )
 
 
@@ -264,7 +275,8 @@ def clean(raw: RawLightCurve, quality_bitmask: str | int | None = "default", *,
     unique = np.concatenate([[True], np.diff(cur.time_btjd) > 0])
     cur = cur.select(unique)
     if low_sigma is not None:
-        cur = cur.select(low_outlier_mask(cur.time_btjd, cur.flux, low_sigma, window_days, max_low_run))
+        cadence_d = None if cur.cadence_s is None else cur.cadence_s / SECONDS_PER_DAY
+        cur = cur.select(low_outlier_mask(cur.time_btjd, cur.flux, low_sigma, window_days, max_low_run, cadence_d))
     return normalise(cur)
 
 
@@ -290,11 +302,13 @@ def stitch(light_curves: Sequence[LightCurve]) -> LightCurve:
     (a stitched curve has no single sector). Flares are merged (duplicates dropped);
     ``flare_mask`` is kept only if every input has one (otherwise None, and the windowing
     code derives it from the flares); ``noise_sigma`` is kept only if all inputs agree.
+    Light curves of different cadences are refused: each cadence is scored on its own.
 
     Raises
     ------
     ValueError
-        On an empty list, different TICs, or a sector whose median is not positive.
+        On an empty list, different TICs, different cadences, or a sector whose median is
+        not positive.
     """
     lcs = list(light_curves)
     if not lcs:
@@ -303,6 +317,10 @@ def stitch(light_curves: Sequence[LightCurve]) -> LightCurve:
     if len(tics) != 1:
         raise ValueError(f"stitch: light curves of different stars {sorted(tics)}")
     lcs = [lc for lc in lcs if len(lc) > 0] or lcs[:1]
+    cadences = sorted({lc.cadence_seconds for lc in lcs if len(lc) > 1})
+    if len(cadences) > 1:
+        raise ValueError(f"stitch: TIC {lcs[0].tic} has light curves at cadences "
+                         f"{', '.join(f'{c:g} s' for c in cadences)}; stitch each cadence separately")
     lcs.sort(key=lambda lc: float(np.min(lc.time_btjd)) if len(lc) else np.inf)
     times, fluxes, errs, quals, masks = [], [], [], [], []
     for lc in lcs:
@@ -332,4 +350,5 @@ def stitch(light_curves: Sequence[LightCurve]) -> LightCurve:
         flares=_concat_flares([lc.flares for lc in lcs]),
         flare_mask=flare_mask,
         noise_sigma=sigmas.pop() if len(sigmas) == 1 else None,
+        cadence_s=next(iter(declared)) if len(declared := {lc.cadence_s for lc in lcs}) == 1 else None,
     )

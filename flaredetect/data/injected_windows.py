@@ -38,7 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from flaredetect.data.lightcurve import Flares, LightCurve, robust_noise_sigma, runs
+from flaredetect.data.binning import bin_light_curve
+from flaredetect.data.lightcurve import Flares, LightCurve, robust_noise_sigma, runs, same_cadence
 from flaredetect.data.splits import SPLITS, assign_splits
 from flaredetect.data.window_file import cached_window_file, write_window_file
 from flaredetect.data.window_sources import WindowFileSource
@@ -122,6 +123,9 @@ class InjectedWindows:
         hard negatives (default none).
     exclude_tics : stars never read.
     holdout_tics, folds, fold : stars moved to the test split (as for prepared files).
+    cadence_s : the run's cadence: light curves of a shorter cadence are binned to it
+        (:func:`~flaredetect.data.binning.bin_light_curve`, catalogued flares carried), those
+        of a longer one skipped with a note; None: every light curve at its own cadence.
     """
 
     def __init__(self, paths, catalogs=(), seed: int = 42, cache_dir: str | Path = "data/injected",
@@ -130,7 +134,8 @@ class InjectedWindows:
                  undetected: str = "negative", detect_on: str = "model", positive_catalogs=(),
                  labelled_paths=(), uncatalogued: dict | None = None, exclude_tics=(), holdout_tics=(), folds: int | None = None,
                  fold: int | None = None,
-                 quality_bitmask="default", low_sigma: float | None = 5.0, splits=SPLITS) -> None:
+                 quality_bitmask="default", low_sigma: float | None = 5.0, splits=SPLITS,
+                 cadence_s: float | None = None) -> None:
         from flaredetect.sources.local import find_light_curve_files
 
         if realizations < 1:
@@ -166,6 +171,9 @@ class InjectedWindows:
         self.quality_bitmask = quality_bitmask
         self.low_sigma = low_sigma
         self.splits = tuple(splits)
+        if cadence_s is not None and not cadence_s > 0:
+            raise ValueError(f"cadence_s={cadence_s} must be a positive number of seconds")
+        self.cadence_s = None if cadence_s is None else float(cadence_s)
         # the split logic of prepared files, over this source's cached file (checked here, early)
         self._split_args = {"splits": self.splits, "holdout_tics": holdout_tics, "folds": folds, "fold": fold}
         WindowFileSource(self.path, **self._split_args)
@@ -191,7 +199,9 @@ class InjectedWindows:
                     "labelled_paths": self.labelled_paths, "uncatalogued": self.uncatalogued}
                    if self.positive_catalogs else {}),
                 "exclude_tics": sorted(self.exclude_tics),
-                "quality_bitmask": self.quality_bitmask, "low_sigma": self.low_sigma, "format": 1}
+                "quality_bitmask": self.quality_bitmask, "low_sigma": self.low_sigma,
+                **({"cadence_s": self.cadence_s} if self.cadence_s not in (None, 120.0) else {}),  # older caches: 2 min
+                "format": 1}
 
     @property
     def path(self) -> Path:
@@ -261,6 +271,11 @@ class InjectedWindows:
             except ValueError as exc:
                 skipped.append(str(exc))
                 continue
+            if self.cadence_s is not None and not same_cadence(lc.cadence_seconds, self.cadence_s):
+                if lc.cadence_seconds > self.cadence_s:
+                    skipped.append(f"{path}: {lc.cadence_seconds:g}-s cadence, longer than cadence_s={self.cadence_s:g}")
+                    continue
+                lc = bin_light_curve(lc, self.cadence_s)
             if lc.tic is None or lc.sector is None:
                 skipped.append(f"{path}: no TIC/sector (needed for star-grouped splits)")
                 continue

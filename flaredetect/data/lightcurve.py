@@ -10,8 +10,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-CADENCE_DAYS = 120.0 / 86400.0  # TESS 2-minute cadence
+CADENCE_DAYS = 120.0 / 86400.0  # TESS 2-minute cadence: the default where none can be read or measured
 SECONDS_PER_DAY = 86400.0
+# TESS cadences (s): 20-s and 2-min target pixels; full-frame images at 30 min (sectors 1-26),
+# 10 min (27-55) and 200 s (56 on)
+TESS_CADENCES_S = (20.0, 120.0, 200.0, 600.0, 1800.0)
 BTJD_OFFSET = 2457000.0  # BTJD = BJD - 2457000 (TESS Barycentric Julian Date)
 
 # SPOC QUALITY bits (TESS Science Data Products Description Document, table 28).
@@ -80,7 +83,9 @@ class LightCurve:
     have gaps (downlinks, flagged cadences removed), so code must look at ``time_btjd``.
     ``quality`` holds SPOC QUALITY bits (0 where unknown). ``flare_mask`` marks flare
     cadences when the truth is known per cadence (synthetic data); otherwise the windowing
-    code derives it from ``flares``' start/stop times.
+    code derives it from ``flares``' start/stop times. ``cadence_s`` is the time step (and
+    exposure: a TESS cadence integrates over its whole step) as the file declares it
+    (``TIMEDEL``) or as given; None: measured from the times (:attr:`cadence_d`).
     """
 
     tic: int | None  # None: unknown (a bare array scored by flaredetect-predict)
@@ -92,9 +97,12 @@ class LightCurve:
     flares: Flares = field(default_factory=Flares)
     flare_mask: np.ndarray | None = None
     noise_sigma: float | None = None  # white-noise sigma per cadence, when known
+    cadence_s: float | None = None
 
     def __post_init__(self) -> None:
         n = len(self.time_btjd)
+        if self.cadence_s is not None and not (np.isfinite(self.cadence_s) and self.cadence_s > 0):
+            raise ValueError(f"LightCurve.cadence_s={self.cadence_s} must be a positive number of seconds")
         for name in ("time_btjd", "flux_rel", "flux_err", "quality"):
             value = np.asarray(getattr(self, name))
             if value.shape != (n,):
@@ -108,6 +116,30 @@ class LightCurve:
 
     def replace(self, **changes) -> "LightCurve":
         return replace(self, **changes)
+
+    @property
+    def cadence_d(self) -> float:
+        """Cadence in days: the declared ``cadence_s``, else measured from the times."""
+        return self.cadence_s / SECONDS_PER_DAY if self.cadence_s is not None else cadence_days(self.time_btjd)
+
+    @property
+    def cadence_seconds(self) -> float:
+        """Cadence in seconds (declared, else measured), snapped to the TESS cadence it is."""
+        return nominal_cadence_s(self.cadence_d * SECONDS_PER_DAY)
+
+
+def nominal_cadence_s(seconds: float, tolerance: float = 0.05) -> float:
+    """The TESS cadence (:data:`TESS_CADENCES_S`) within ``tolerance`` of ``seconds``,
+    else ``seconds`` itself (a binned or non-TESS light curve keeps its own step)."""
+    for nominal in TESS_CADENCES_S:
+        if abs(seconds - nominal) <= tolerance * nominal:
+            return nominal
+    return float(seconds)
+
+
+def same_cadence(a_s: float, b_s: float, tolerance: float = 0.05) -> bool:
+    """Whether two cadences (s) are the same within ``tolerance`` (timing jitter, float32 times)."""
+    return abs(a_s - b_s) <= tolerance * b_s
 
 
 def cadence_days(time_btjd: np.ndarray) -> float:
@@ -138,12 +170,14 @@ def robust_noise_sigma(flux_rel: np.ndarray) -> float:
     return float(1.4826 * mad / np.sqrt(2.0))
 
 
-def segments(time_btjd: np.ndarray, max_gap_cadences: float) -> list[tuple[int, int]]:
+def segments(time_btjd: np.ndarray, max_gap_cadences: float,
+             cadence_d: float | None = None) -> list[tuple[int, int]]:
     """Index ranges ``[start, stop)`` of a time-sorted light curve without a gap of more
-    than ``max_gap_cadences`` missing cadences (TESS light curves are not contiguous)."""
+    than ``max_gap_cadences`` missing cadences (TESS light curves are not contiguous) of
+    ``cadence_d`` days (None: measured from the times)."""
     if len(time_btjd) == 0:
         return []
-    step = np.diff(time_btjd) / CADENCE_DAYS
+    step = np.diff(time_btjd) / (cadence_days(time_btjd) if cadence_d is None else cadence_d)
     breaks = np.flatnonzero(step > max_gap_cadences + 1.5) + 1
     edges = np.concatenate([[0], breaks, [len(time_btjd)]])
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]

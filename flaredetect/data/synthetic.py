@@ -46,7 +46,7 @@ import numpy as np
 from scipy import signal, special
 
 from flaredetect.data import flare_model
-from flaredetect.data.lightcurve import CADENCE_DAYS, QUALITY_BITS, Flares, LightCurve
+from flaredetect.data.lightcurve import CADENCE_DAYS, QUALITY_BITS, SECONDS_PER_DAY, Flares, LightCurve
 
 MINUTE_DAYS = 1.0 / 1440.0
 DESAT = QUALITY_BITS["desat"]
@@ -604,6 +604,7 @@ def simulate_star(seed_or_rng, tic: int, sector: int, config: SyntheticConfig | 
         flares=truth,
         flare_mask=mask,
         noise_sigma=sigma,
+        cadence_s=cfg.cadence_days * SECONDS_PER_DAY,
     )
     return SyntheticStar(
         light_curve=lc, variability=variability, flare_flux=flare_flux, white_noise=white,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flaredetect.data.lightcurve import SECONDS_PER_DAY
 from flaredetect.data.splits import SPLITS, assign_splits
 from flaredetect.data.synthetic import default_params, generate_light_curves
 from flaredetect.data.window_file import cached_window_file, write_window_file
@@ -32,19 +33,29 @@ class SyntheticWindows:
     split_fractions : train/val/test shares of stars.
     generator : keyword arguments of :func:`flaredetect.data.synthetic.generate_light_curves`.
     splits : which splits this source contributes to.
+    cadence_s : cadence (and exposure) of the generated light curves (the run's ``cadence_s``).
     """
 
     def __init__(self, n_stars: int = 600, seed: int = 42, cache_dir: str | Path = "data/synthetic",
                  window: dict | None = None, split_fractions=(0.8, 0.1, 0.1),
-                 generator: dict | None = None, splits=SPLITS) -> None:
+                 generator: dict | None = None, splits=SPLITS, cadence_s: float | None = None) -> None:
         if n_stars < 3:
             raise ValueError(f"n_stars={n_stars} must be >= 3 to fill train/val/test with distinct stars")
+        generator = dict(generator or {})
+        if cadence_s is not None:
+            if not cadence_s > 0:
+                raise ValueError(f"cadence_s={cadence_s} must be a positive number of seconds")
+            days = float(cadence_s) / SECONDS_PER_DAY
+            if "cadence_days" in generator and abs(generator["cadence_days"] - days) > 1e-9:
+                raise ValueError(f"data.sources.synthetic.generator.cadence_days={generator['cadence_days']} "
+                                 f"contradicts cadence_s={cadence_s}: set cadence_s only")
+            generator["cadence_days"] = days
         self.n_stars = int(n_stars)
         self.seed = int(seed)
         self.cache_dir = Path(cache_dir)
         self.spec = WindowSpec(**(window or {}))
         self.split_fractions = tuple(float(f) for f in split_fractions)
-        self.generator = dict(generator or {})
+        self.generator = generator
         self.splits = tuple(splits)
 
     @property

@@ -112,7 +112,7 @@ def peak_indices(lc: LightCurve, detectable_only: bool = True) -> np.ndarray:
     idx = np.clip(np.searchsorted(lc.time_btjd, flares.peak_time_btjd), 1, len(lc) - 1)
     left_closer = np.abs(lc.time_btjd[idx - 1] - flares.peak_time_btjd) < np.abs(lc.time_btjd[idx] - flares.peak_time_btjd)
     idx = np.where(left_closer, idx - 1, idx)
-    ok = np.abs(lc.time_btjd[idx] - flares.peak_time_btjd) <= 1.01 * CADENCE_DAYS
+    ok = np.abs(lc.time_btjd[idx] - flares.peak_time_btjd) <= 1.01 * lc.cadence_d
     return idx[ok].astype(np.int64)
 
 
@@ -146,7 +146,7 @@ def cut_windows(
     Returns a dict of arrays keyed as :data:`WINDOW_FIELDS`.
     """
     width = spec.stored_length
-    segs = segments(lc.time_btjd, spec.max_gap_cadences)
+    segs = segments(lc.time_btjd, spec.max_gap_cadences, lc.cadence_d)
     flare_mask = flare_mask_from_flares(lc)
     peaks = peak_indices(lc, detectable_only=True)
     peak_mask = np.zeros(len(lc), dtype=bool)
@@ -206,7 +206,7 @@ def windows_centred_on(lc: LightCurve, spec: WindowSpec, centres: np.ndarray, rn
     segment and clear of ``lc``'s flare mask over its whole stored context; labels from
     ``lc``'s detectable flares as in :func:`cut_windows` (negatives where none peaks)."""
     width = spec.stored_length
-    segs = segments(lc.time_btjd, spec.max_gap_cadences)
+    segs = segments(lc.time_btjd, spec.max_gap_cadences, lc.cadence_d)
     flare_mask = flare_mask_from_flares(lc)
     peak_mask = np.zeros(len(lc), dtype=bool)
     peak_mask[peak_indices(lc, detectable_only=True)] = True
@@ -238,7 +238,7 @@ def _gather(lc, spec, starts, kinds, flare_mask, peak_mask) -> dict[str, np.ndar
     if len(det) and n:
         t0 = lc.time_btjd[take[:, spec.context]]
         t1 = lc.time_btjd[take[:, spec.context + spec.length - 1]]
-        half = 0.5 * CADENCE_DAYS
+        half = 0.5 * lc.cadence_d
         inside = (det.peak_time_btjd[None, :] >= (t0 - half)[:, None]) & (det.peak_time_btjd[None, :] <= (t1 + half)[:, None])
         amp = np.where(inside, det.amplitude[None, :], -np.inf)
         best = np.argmax(amp, axis=1)

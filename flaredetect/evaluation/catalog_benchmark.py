@@ -113,7 +113,7 @@ def read_benchmark_catalogs(data: str | Path) -> dict[str, tuple[FlareCatalog, F
 def catalog_flares(lc: LightCurve, names, catalogs) -> tuple[Flares, np.ndarray]:
     """The light curve's catalogued flares (peaks inside it, from every named catalog, a flare
     listed by two catalogs once) and the peaks of candidates that count neither way."""
-    tol = 3.5 * CADENCE_DAYS
+    tol = 3.5 * lc.cadence_d
     t0, t1 = float(lc.time_btjd.min()), float(lc.time_btjd.max())
     peaks, amps, ignore = [], [], []
     for name in names:
@@ -216,7 +216,7 @@ def tune_event_settings(predictor, items, catalogs: dict, read=None, grid: dict 
         for k, params in enumerate(settings):
             events = drop_events_on(extract_events(lc, prob, params), ignore, flares.peak_time_btjd)
             recovered, true_event = match_events(events["start_time_btjd"], events["stop_time_btjd"],
-                                                 flares.peak_time_btjd)
+                                                 flares.peak_time_btjd, cadence_d=lc.cadence_d)
             counts[k] += (int(true_event.sum()), len(true_event), int(recovered.sum()), len(recovered))
     scores = []
     for params, (tp, n_events, rec, n_flares) in zip(settings, counts):

@@ -53,8 +53,21 @@ def load_net(path: str | Path, map_location: str | torch.device = "cpu") -> tupl
     return net.eval(), run.cfg
 
 
+def training_cadence_s(cfg: DictConfig) -> float:
+    """The cadence (s) a run was trained on: its ``cadence_s``; runs from before cadence was
+    recorded trained on 2-minute data (synthetic at the generator's ``cadence_days``)."""
+    if cfg.get("cadence_s") is not None:
+        return float(cfg.cadence_s)
+    sources = cfg.get("data", {}).get("sources", {}) or {}
+    generator = ((sources.get("synthetic") or {}).get("generator") or {})
+    if generator.get("cadence_days") is not None:
+        return float(generator["cadence_days"]) * 86400.0
+    return 120.0
+
+
 def window_geometry(cfg: DictConfig) -> dict:
-    """Window length and the longest gap a training window could span, from the run's config."""
+    """Window length, the longest gap a training window could span and the training
+    cadence (s), from the run's config."""
     length = int(cfg.model.get("seq_len", 100))
     max_gap = 5
     sources = cfg.get("data", {}).get("sources", {}) or {}
@@ -63,4 +76,4 @@ def window_geometry(cfg: DictConfig) -> dict:
         if "max_gap_cadences" in window:
             max_gap = int(window["max_gap_cadences"])
             break
-    return {"length": length, "max_gap_cadences": max_gap}
+    return {"length": length, "max_gap_cadences": max_gap, "cadence_s": training_cadence_s(cfg)}

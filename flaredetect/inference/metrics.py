@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flaredetect.data.lightcurve import CADENCE_DAYS
+from flaredetect.data.lightcurve import CADENCE_DAYS, cadence_days
 from flaredetect.evaluation.metrics import auroc, average_precision  # torchmetrics-backed
 
 AMPLITUDE_BINS = ((0.0, 0.01), (0.01, 0.05), (0.05, np.inf))
@@ -34,7 +34,7 @@ def window_labels_scores(time_btjd: np.ndarray, prob: np.ndarray, peaks_btjd: np
     stops = np.minimum(starts + length, n)
     keep = stops - starts >= length // 2
     starts, stops = starts[keep], stops[keep]
-    half = 0.5 * CADENCE_DAYS
+    half = 0.5 * cadence_days(time_btjd)
     t0, t1 = time_btjd[starts] - half, time_btjd[stops - 1] + half
     peaks = np.asarray(peaks_btjd, dtype=np.float64)
     labels = ((peaks[None, :] >= t0[:, None]) & (peaks[None, :] <= t1[:, None])).any(axis=1)
@@ -42,11 +42,12 @@ def window_labels_scores(time_btjd: np.ndarray, prob: np.ndarray, peaks_btjd: np
     return labels, scores, np.stack([starts, stops], axis=1) if len(starts) else np.zeros((0, 2), int)
 
 
-def match_events(event_start_btjd, event_stop_btjd, peaks_btjd, tolerance_cadences: int = 3
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def match_events(event_start_btjd, event_stop_btjd, peaks_btjd, tolerance_cadences: int = 3,
+                 cadence_d: float = CADENCE_DAYS) -> tuple[np.ndarray, np.ndarray]:
     """``(flare recovered (n_flares,), event true (n_events,))``: an event [start, stop]
-    matches a flare when it covers a cadence within ``tolerance_cadences`` of its peak."""
-    tol = (tolerance_cadences + 0.5) * CADENCE_DAYS
+    matches a flare when it covers a cadence (of ``cadence_d`` days) within
+    ``tolerance_cadences`` of its peak."""
+    tol = (tolerance_cadences + 0.5) * cadence_d
     s = np.asarray(event_start_btjd, dtype=np.float64)[None, :]
     e = np.asarray(event_stop_btjd, dtype=np.float64)[None, :]
     p = np.asarray(peaks_btjd, dtype=np.float64)[:, None]
@@ -62,7 +63,8 @@ def score_light_curve_predictions(time_btjd, prob, events, peaks_btjd, amplitude
     threshold detector's continuous window score)."""
     labels, scores, bounds = window_labels_scores(np.asarray(time_btjd), np.asarray(prob), peaks_btjd, window_length)
     decided = scores >= threshold
-    recovered, true_event = match_events(events["start_time_btjd"], events["stop_time_btjd"], peaks_btjd)
+    recovered, true_event = match_events(events["start_time_btjd"], events["stop_time_btjd"], peaks_btjd,
+                                         cadence_d=cadence_days(np.asarray(time_btjd)))
     amps = np.asarray(amplitudes, dtype=np.float64)
     return {
         "window_labels": labels, "window_scores": scores if window_scores is None else np.asarray(window_scores),

@@ -17,7 +17,7 @@ from typing import Callable, Iterator, NamedTuple
 import numpy as np
 from torch import nn
 
-from flaredetect.data.lightcurve import LightCurve
+from flaredetect.data.lightcurve import LightCurve, same_cadence
 from flaredetect.inference.candidates import SignificanceGate
 from flaredetect.inference.events import EventParams, extract_events
 from flaredetect.inference.scoring import HEADS, REDUCTIONS, score_light_curve
@@ -43,7 +43,9 @@ class Predictor:
     ``net`` maps features (B, L, 3) to the model's output dict; alternatively ``scorer``
     gives per-cadence probabilities directly (the threshold baseline, test oracles).
     ``gate`` (a :class:`SignificanceGate`) keeps the probability only near significance
-    candidates; None: the network alone.
+    candidates; None: the network alone. ``cadence_s``: the cadence the network was trained
+    on; light curves of another cadence are refused (None: any cadence, as the 3-sigma
+    rule). ``name`` says which detector it is (its checkpoint), for the outputs.
     """
 
     net: nn.Module | None = None
@@ -56,6 +58,8 @@ class Predictor:
     events: EventParams = field(default_factory=EventParams)
     scorer: Callable[[LightCurve], np.ndarray] | None = None
     gate: SignificanceGate | None = None
+    cadence_s: float | None = None
+    name: str = ""
 
     def __post_init__(self) -> None:
         if (self.net is None) == (self.scorer is None):
@@ -88,6 +92,7 @@ class Predictor:
         :class:`~flaredetect.evaluation.recovery.RecoveryCorrection`) adds each event's
         ``recovery_probability`` and recovery-corrected ``ed_corr``."""
         check_light_curve(lc, self.length)
+        check_cadence(lc, [self])
         prob = self.probabilities(lc)
         events = extract_events(lc, prob, self.events, luminosity_erg_s)
         if correction is not None:
@@ -97,7 +102,7 @@ class Predictor:
 
 def check_light_curve(lc: LightCurve, min_cadences: int = 1) -> None:
     """One-line ``ValueError`` for light curves that cannot be scored."""
-    label = f"TIC {'unknown' if lc.tic is None else lc.tic} sector {'unknown' if lc.sector is None else lc.sector}"
+    label = _label(lc)
     if len(lc) == 0:
         raise ValueError(f"{label}: no cadences")
     finite = np.isfinite(lc.flux_rel) & np.isfinite(lc.time_btjd)
@@ -105,6 +110,26 @@ def check_light_curve(lc: LightCurve, min_cadences: int = 1) -> None:
         raise ValueError(f"{label}: {int((~finite).sum())} non-finite flux/time values")
     if len(lc) < min_cadences:
         raise ValueError(f"{label}: only {len(lc)} cadences, shorter than one {min_cadences}-cadence window")
+
+
+def _label(lc: LightCurve) -> str:
+    return f"TIC {'unknown' if lc.tic is None else lc.tic} sector {'unknown' if lc.sector is None else lc.sector}"
+
+
+def check_cadence(lc: LightCurve, predictors) -> "Predictor":
+    """The predictor trained at ``lc``'s cadence (else one that takes any cadence); a
+    one-line ``ValueError`` naming both cadences when there is none."""
+    cadence = lc.cadence_seconds
+    for predictor in predictors:
+        if predictor.cadence_s is not None and same_cadence(cadence, predictor.cadence_s):
+            return predictor
+    for predictor in predictors:
+        if predictor.cadence_s is None:
+            return predictor
+    known = ", ".join(f"{p.cadence_s:g} s" for p in predictors)
+    raise ValueError(f"{_label(lc)}: a {cadence:g}-s light curve, but the detector{'s were' if len(predictors) > 1 else ' was'} "
+                     f"trained on {known} data only: give a run trained at {cadence:g} s (flaredetect-train "
+                     f"cadence_s={cadence:g}) in ckpt=[...], or use the 3-sigma rule (ckpt=threshold)")
 
 
 def parse_tic(text: str) -> int | None:
@@ -213,13 +238,17 @@ def download_stem(lc: LightCurve) -> str:
     return f"tic{lc.tic:09d}_s{lc.sector:02d}"
 
 
-def run_prediction(predictor: Predictor, inputs, out_dir: str | Path, *, luminosity_erg_s: float | None = None,
+def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: str | Path, *,
+                   luminosity_erg_s: float | None = None,
                    quality_bitmask="default", low_sigma: float | None = 5.0, plot: bool = True,
                    progress: bool = True, cache_dir: str | Path = "data/mast", log=print,
                    tic: int | None = None, sector: int | None = None, meta: dict | None = None,
                    correction=None, catalog=None) -> dict:
     """Predict every target of ``inputs`` and write its outputs under ``out_dir`` (created
     here, before anything is read).
+
+    ``predictor`` may be a list, one per cadence: each light curve is scored by the one
+    trained at its cadence (:func:`check_cadence`).
 
     Returns ``{"ok": [per light-curve summary dicts], "failed": [(name, one-line reason)]}``;
     ``meta`` (provenance: checkpoint, version, settings) goes into every table's metadata;
@@ -232,6 +261,7 @@ def run_prediction(predictor: Predictor, inputs, out_dir: str | Path, *, luminos
     from flaredetect.inference.writers import write_outputs
     from flaredetect.sources.local import _one_line
 
+    predictors = list(predictor) if isinstance(predictor, (list, tuple)) else [predictor]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     targets = list(iter_targets(inputs, quality_bitmask, low_sigma, cache_dir, tic=tic, sector=sector))
@@ -242,13 +272,15 @@ def run_prediction(predictor: Predictor, inputs, out_dir: str | Path, *, luminos
         try:
             loaded = load()
             for lc, n_input, index, cadenceno in loaded:
+                predictor = check_cadence(lc, predictors)
                 started = time.perf_counter()
                 prob, events = predictor.predict(lc, luminosity_erg_s, correction)
                 wall = time.perf_counter() - started
                 aligned = np.full(n_input, np.nan, dtype=np.float32)
                 aligned[index] = prob
                 table_meta = {**(meta or {}), "input": name, "threshold": predictor.events.threshold,
-                              "head": predictor.head, "candidates": asdict(predictor.gate) if predictor.gate else None}
+                              "head": predictor.head, "candidates": asdict(predictor.gate) if predictor.gate else None,
+                              "detector": predictor.name, "detector_cadence_s": predictor.cadence_s}
                 lc_stem = stem if stem is not None and len(loaded) == 1 else download_stem(lc)
                 peaks = None
                 if catalog is not None and lc.tic is not None and lc.tic in catalog:
@@ -258,6 +290,7 @@ def run_prediction(predictor: Predictor, inputs, out_dir: str | Path, *, luminos
                                       table_meta, plot, input_index=index, cadenceno=cadenceno,
                                       catalog_peaks_btjd=peaks)
                 ok.append({"name": name, "tic": lc.tic, "sector": lc.sector, "n_cadences": len(lc),
+                           "cadence_s": lc.cadence_seconds, "detector": predictor.name,
                            "n_events": len(events["peak_time_btjd"]), "wall_s": wall,
                            "outputs": {k: str(v) for k, v in paths.items()}})
         except Exception as exc:  # one bad file is reported and skipped

@@ -62,7 +62,7 @@ def flare_table(events: dict[str, np.ndarray], lc: LightCurve, meta: dict | None
     import astropy.units as u
     from astropy.table import MaskedColumn, QTable
 
-    from flaredetect.data.lightcurve import SECONDS_PER_DAY, cadence_days
+    from flaredetect.data.lightcurve import SECONDS_PER_DAY
 
     n = len(events["peak_time_btjd"])
     index = np.arange(len(lc)) if input_index is None else np.asarray(input_index, dtype=np.int64)
@@ -76,7 +76,7 @@ def flare_table(events: dict[str, np.ndarray], lc: LightCurve, meta: dict | None
                   else np.asarray(cadenceno, dtype=np.int64)[index[stop]]),
         "dur": np.asarray(events["duration_min"], dtype=np.float64) / 1440.0,
         "total_n_valid_data_points": np.full(n, len(lc), dtype=np.int64),
-        "cadence": np.full(n, cadence_days(lc.time_btjd) * SECONDS_PER_DAY if len(lc) > 1 else np.nan),
+        "cadence": np.full(n, lc.cadence_d * SECONDS_PER_DAY if len(lc) > 1 or lc.cadence_s else np.nan),
     }
     table = QTable()
     for name, key, unit, description in COLUMNS:

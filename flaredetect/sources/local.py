@@ -1,5 +1,7 @@
-"""Light curves from local files: SPOC ``*_lc.fits``, lightkurve ``to_fits()`` files and
-``(3, N)`` ``.npy`` arrays.
+"""Light curves from local files: SPOC and TESS-SPOC ``*_lc.fits`` (20 s, 2 min, FFI),
+QLP FFI light curves, lightkurve ``to_fits()`` files,
+``(3, N)`` ``.npy`` arrays and CSV tables (``.csv``/``.csv.gz`` with time, flux, flux_err,
+quality columns).
 
 Every reader returns the same normalised :class:`~flaredetect.data.lightcurve.LightCurve`
 (via :func:`flaredetect.data.cleaning.clean`), so downstream code never cares which
@@ -19,9 +21,16 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from flaredetect.data.cleaning import RawLightCurve, clean
-from flaredetect.data.lightcurve import LightCurve
+from flaredetect.data.lightcurve import SECONDS_PER_DAY, LightCurve
 
-LIGHT_CURVE_SUFFIXES = (".fits", ".fits.gz", ".fit", ".npy")
+LIGHT_CURVE_SUFFIXES = (".fits", ".fits.gz", ".fit", ".npy", ".csv", ".csv.gz")
+# FITS flux columns, first present wins: SPOC / TESS-SPOC (2-min, 20-s and FFI) PDCSAP,
+# lightkurve to_fits() FLUX, QLP FFI light curves (DET_FLUX from sector 56, KSPSAP_FLUX
+# before), raw aperture flux last
+FITS_FLUX_COLUMNS = ("PDCSAP_FLUX", "FLUX", "DET_FLUX", "KSPSAP_FLUX", "SAP_FLUX")
+# CSV column names, first match wins (case-insensitive)
+CSV_COLUMNS = {"time": ("time", "time_btjd", "btjd"), "flux": ("pdcsap_flux", "flux", "sap_flux"),
+               "flux_err": ("pdcsap_flux_err", "flux_err", "sap_flux_err"), "quality": ("quality",)}
 
 # tic002760232_s02.npy, TIC_123456_sector5.npy, 441420236_s01.npy (bare ids need >= 3 digits)
 _NPY_NAME = re.compile(r"(?:^|[^0-9a-z])(?:tic[_-]?0*(\d+)|0*(\d{3,}))[_-]s(?:ector)?[_-]?0*(\d{1,3})(?![0-9])",
@@ -70,8 +79,9 @@ def raw_from_lightkurve(lk_lc, source: str = "", tic: int | None = None,
 
     TIC comes from ``TICID`` then ``OBJECT`` ('TIC 358108509' or '358108509'); sector
     from ``SECTOR``; explicit arguments win; None where none of these knows it (the light
-    curve can still be scored; building training windows needs both). Masked values
-    become NaN.
+    curve can still be scored; building training windows needs both). The cadence is the
+    header's ``TIMEDEL`` (days; SPOC, TESS-SPOC and QLP files declare it), else measured
+    from the times later. Masked values become NaN.
     """
     meta = lk_lc.meta
     tic = tic if tic is not None else _tic_from_meta(meta)
@@ -95,7 +105,17 @@ def raw_from_lightkurve(lk_lc, source: str = "", tic: int | None = None,
         numbers = np.ma.asarray(getattr(lk_lc["cadenceno"], "value", lk_lc["cadenceno"]))
         cadenceno = None if np.ma.is_masked(numbers) else np.asarray(numbers).astype(np.int64)
     return RawLightCurve(None if tic is None else int(tic), None if sector is None else int(sector), time, flux,
-                         flux_err, quality, source=source, cadenceno=cadenceno)
+                         flux_err, quality, source=source, cadenceno=cadenceno, cadence_s=declared_cadence_s(meta))
+
+
+def declared_cadence_s(meta) -> float | None:
+    """The cadence a FITS header declares, in seconds: ``TIMEDEL`` (days), None when absent
+    or not a positive number (lightkurve ``to_fits()`` files do not write it)."""
+    try:
+        value = float(meta.get("TIMEDEL"))
+    except (TypeError, ValueError):
+        return None
+    return value * SECONDS_PER_DAY if np.isfinite(value) and value > 0 else None
 
 
 @contextlib.contextmanager
@@ -118,11 +138,10 @@ def _fits_flux_column(path: Path) -> str:
         if len(hdul) < 2 or not hasattr(hdul[1], "columns"):
             raise _fail(path, "no LIGHTCURVE binary table in extension 1")
         names = {name.upper() for name in hdul[1].columns.names}
-    if "PDCSAP_FLUX" in names:
-        return "pdcsap_flux"
-    if "FLUX" in names:
-        return "flux"
-    raise _fail(path, f"no PDCSAP_FLUX or FLUX column (columns: {sorted(names)})")
+    for name in FITS_FLUX_COLUMNS:
+        if name in names:
+            return name.lower()
+    raise _fail(path, f"no flux column of {list(FITS_FLUX_COLUMNS)} (columns: {sorted(names)})")
 
 
 def read_raw_fits(path: str | Path, tic: int | None = None, sector: int | None = None) -> RawLightCurve:
@@ -187,13 +206,56 @@ def read_raw_npy(path: str | Path, tic: int | None = None, sector: int | None = 
                          np.zeros(array.shape[1], dtype=np.int64), source=str(path))
 
 
+# TIC_18310799_44_2_data.csv.gz (tess20s: TIC, sector, orbit)
+_CSV_NAME = re.compile(r"tic[_-]?0*(\d+)[_-]0*(\d{1,3})[_-]", re.IGNORECASE)
+
+
+def read_raw_csv(path: str | Path, tic: int | None = None, sector: int | None = None) -> RawLightCurve:
+    """Un-normalised light curve from a CSV table (gzip allowed) with a time column in BTJD
+    and a flux column (names in :data:`CSV_COLUMNS`); ``flux_err`` and ``quality`` are
+    optional (unknown: NaN and 0). TIC and sector: arguments, else a name like
+    ``TIC_18310799_44_2_data.csv.gz`` or ``tic123_s05.csv``. The cadence is measured."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        table = pd.read_csv(path)
+    except Exception as exc:
+        raise _fail(path, f"not a readable CSV table ({type(exc).__name__}: {exc})") from exc
+    lower = {str(c).strip().lower(): c for c in table.columns}
+
+    def column(kind: str):
+        name = next((lower[n] for n in CSV_COLUMNS[kind] if n in lower), None)
+        return None if name is None else pd.to_numeric(table[name], errors="coerce").to_numpy(np.float64)
+
+    time, flux = column("time"), column("flux")
+    if time is None or flux is None:
+        raise _fail(path, f"a CSV light curve needs a time and a flux column ({CSV_COLUMNS['time']} / "
+                          f"{CSV_COLUMNS['flux']}); columns are {list(table.columns)}")
+    if len(time) == 0:
+        raise _fail(path, "empty table (0 cadences)")
+    flux_err = column("flux_err")
+    quality = column("quality")
+    match = _CSV_NAME.search(path.name)
+    name_tic, name_sector = (int(match.group(1)), int(match.group(2))) if match else _ids_from_name(path)
+    tic = tic if tic is not None else name_tic
+    sector = sector if sector is not None else name_sector
+    return RawLightCurve(None if tic is None else int(tic), None if sector is None else int(sector), time, flux,
+                         np.full(len(time), np.nan) if flux_err is None else flux_err,
+                         np.zeros(len(time), np.int64) if quality is None else np.nan_to_num(quality).astype(np.int64),
+                         source=str(path))
+
+
 def read_raw_light_curve(path: str | Path, **kwargs) -> RawLightCurve:
-    """Dispatch on the suffix: ``.npy`` -> :func:`read_raw_npy`, else :func:`read_raw_fits`."""
+    """Dispatch on the suffix: ``.npy`` -> :func:`read_raw_npy`, ``.csv``/``.csv.gz`` ->
+    :func:`read_raw_csv`, else :func:`read_raw_fits`."""
     path = Path(path)
     if not path.is_file():
         raise _fail(path, "no such file")
     if path.suffix.lower() == ".npy":
         return read_raw_npy(path, **kwargs)
+    if path.name.lower().endswith((".csv", ".csv.gz")):
+        return read_raw_csv(path, **kwargs)
     return read_raw_fits(path, **kwargs)
 
 
@@ -204,7 +266,7 @@ def read_light_curve(path: str | Path, quality_bitmask: str | int | None = "defa
     Parameters
     ----------
     path
-        SPOC ``*_lc.fits``, lightkurve ``to_fits()`` FITS, or ``(3, N)`` ``.npy``.
+        SPOC ``*_lc.fits``, lightkurve ``to_fits()`` FITS, ``(3, N)`` ``.npy`` or CSV.
     quality_bitmask
         Name or int, see :func:`flaredetect.data.cleaning.resolve_bitmask`.
     low_sigma
@@ -226,7 +288,7 @@ def read_light_curve(path: str | Path, quality_bitmask: str | int | None = "defa
 
 
 def find_light_curve_files(paths: str | Path | Iterable[str | Path]) -> list[Path]:
-    """Expand directories (their ``*.fits``/``*.fits.gz``/``*.npy`` files, not recursive),
+    """Expand directories (their light-curve files, :data:`LIGHT_CURVE_SUFFIXES`, not recursive),
     glob patterns and plain paths into a sorted, de-duplicated file list."""
     if isinstance(paths, (str, Path)):
         paths = [paths]

@@ -1,0 +1,187 @@
+"""Cadence is data: read from the files, used by the physics, carried through binning."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from flaredetect.data.binning import bin_light_curve
+from flaredetect.data.cleaning import stitch
+from flaredetect.data.flare_model import equivalent_duration_s, flare_flux
+from flaredetect.data.lightcurve import SECONDS_PER_DAY, TESS_CADENCES_S, Flares, LightCurve, segments
+from flaredetect.sources.local import LightCurveReadError, read_light_curve
+
+
+def _light_curve(step_s: float, n: int, seed: int = 0, t0: float = 1400.0, **kw) -> LightCurve:
+    rng = np.random.default_rng(seed)
+    t = t0 + np.arange(n) * step_s / SECONDS_PER_DAY
+    return LightCurve(tic=7, sector=40, time_btjd=t, flux_rel=rng.normal(0, 1e-3, n), flux_err=np.full(n, 1e-3),
+                      quality=np.zeros(n, np.int64), **kw)
+
+
+def _write_ffi_fits(path: Path, cadence_s: float, origin: str, columns: dict[str, np.ndarray], time: np.ndarray,
+                    timedel: bool = True, sector: int = 40) -> Path:
+    """A small FFI light curve in the layout of TESS-SPOC (ORIGIN NASA/Ames) or QLP (MIT/QLP) files."""
+    primary = fits.PrimaryHDU()
+    primary.header.update({"TELESCOP": "TESS", "ORIGIN": origin, "CREATOR": "LightCurveExporterPipelineModule",
+                           "TICID": 123456789, "SECTOR": sector, "OBJECT": "TIC 123456789"})
+    cols = [fits.Column(name="TIME", format="D", array=time), fits.Column(name="QUALITY", format="J",
+                                                                          array=np.zeros(len(time), np.int32))]
+    cols += [fits.Column(name=name, format="E", array=values) for name, values in columns.items()]
+    table = fits.BinTableHDU.from_columns(cols, name="LIGHTCURVE")
+    table.header["TIMEUNIT"] = "d"
+    if timedel:
+        table.header["TIMEDEL"] = cadence_s / SECONDS_PER_DAY
+    fits.HDUList([primary, table]).writeto(path)
+    return path
+
+
+def test_cadence_is_the_declared_one_else_measured_and_snapped_to_the_tess_cadence():
+    lc = _light_curve(600.0, 500)
+    assert lc.cadence_s is None and lc.cadence_seconds == 600.0
+    jittered = lc.replace(time_btjd=lc.time_btjd + np.random.default_rng(1).normal(0, 2 / SECONDS_PER_DAY, len(lc)))
+    assert jittered.cadence_seconds == 600.0  # 2-s timing jitter: still the 10-min FFI cadence
+    assert lc.replace(cadence_s=200.0).cadence_seconds == 200.0  # the declaration wins over the times
+    assert _light_curve(90.0, 100).cadence_seconds == pytest.approx(90.0)  # not a TESS cadence: kept as measured
+    with pytest.raises(ValueError, match="cadence_s=-5"):
+        _light_curve(120.0, 10, cadence_s=-5.0)
+
+
+@pytest.mark.parametrize("cadence_s", TESS_CADENCES_S)
+def test_exposure_integrated_template_keeps_its_equivalent_duration_at_every_cadence(cadence_s):
+    cad = cadence_s / SECONDS_PER_DAY
+    fwhm, amp = 8 / 1440, 0.05
+    peak = 1400.0 + 0.37 * cad
+    time = 1400.0 + cad * np.arange(-int(0.5 / cad), int(2.0 / cad))
+    flux = flare_flux(time, peak, fwhm, amp, exposure_days=cad)
+    assert flux.sum() * cadence_s == pytest.approx(float(equivalent_duration_s(amp, fwhm)), rel=0.01)
+    # longer exposures smear the peak: the recorded maximum drops with the cadence
+    assert flux.max() <= amp * (1.0 if cadence_s <= 20 else 0.97)
+
+
+@pytest.mark.parametrize("cadence_s", [200.0, 600.0, 1800.0])
+def test_binning_a_flare_preserves_its_ed_and_equals_the_longer_exposure(cadence_s):
+    n, fwhm, amp = 9000, 6 / 1440, 0.1
+    lc = _light_curve(20.0, n, t0=1400.0)
+    peak = 1400.0 + 0.4
+    flare = flare_flux(lc.time_btjd, peak, fwhm, amp, exposure_days=20 / SECONDS_PER_DAY)
+    lc = lc.replace(flux_rel=flare, flare_mask=flare > 1e-4,
+                    flares=Flares(peak_time_btjd=np.array([peak]), amplitude=np.array([amp]),
+                                  fwhm_days=np.array([fwhm]), start_time_btjd=np.array([peak - fwhm]),
+                                  stop_time_btjd=np.array([peak + 10 * fwhm]), event_id=np.array([0]),
+                                  ed_s=np.array([float(equivalent_duration_s(amp, fwhm))]),
+                                  energy_erg=np.array([np.nan]), detectable=np.array([True])))
+    binned = bin_light_curve(lc, cadence_s)
+    assert binned.cadence_s == cadence_s and binned.cadence_seconds == cadence_s
+    assert np.median(np.diff(binned.time_btjd)) == pytest.approx(cadence_s / SECONDS_PER_DAY)
+    assert binned.flux_rel.sum() * cadence_s == pytest.approx(lc.flux_rel.sum() * 20.0, rel=1e-6)
+    assert binned.flux_rel.sum() * cadence_s == pytest.approx(binned.flares.ed_s[0], rel=0.01)
+    # a bin of 20-s exposures is the exposure a longer cadence records (the grid is aligned)
+    full = (binned.time_btjd > lc.time_btjd[0] + cadence_s / SECONDS_PER_DAY) & (
+        binned.time_btjd < lc.time_btjd[-1] - cadence_s / SECONDS_PER_DAY)
+    expected = flare_flux(binned.time_btjd[full], peak, fwhm, amp, exposure_days=cadence_s / SECONDS_PER_DAY)
+    assert np.allclose(binned.flux_rel[full], expected, atol=1e-6 * amp)
+    assert binned.flare_mask[np.argmax(binned.flux_rel)] and len(binned.flares) == 1
+    # the white noise of the mean of k cadences is sigma / sqrt(k)
+    noisy = bin_light_curve(_light_curve(120.0, 20000, noise_sigma=1e-3), cadence_s)
+    assert noisy.noise_sigma == pytest.approx(1e-3 / np.sqrt(cadence_s / 120.0))
+    assert np.std(noisy.flux_rel) == pytest.approx(noisy.noise_sigma, rel=0.1)
+
+
+def test_binning_drops_bins_mostly_in_gaps_and_refuses_a_shorter_cadence():
+    lc = _light_curve(120.0, 3000)
+    keep = np.ones(len(lc), bool)
+    keep[990:1002] = False  # 12 of the 15 cadences of the 30-min bin [990, 1005) are missing
+    gappy = LightCurve(tic=7, sector=40, time_btjd=lc.time_btjd[keep], flux_rel=lc.flux_rel[keep],
+                       flux_err=lc.flux_err[keep], quality=lc.quality[keep])
+    binned = bin_light_curve(gappy, 1800.0)
+    assert len(binned) == 3000 // 15 - 1
+    assert not np.any((binned.time_btjd > lc.time_btjd[990]) & (binned.time_btjd < lc.time_btjd[1004]))
+    assert len(bin_light_curve(gappy, 1800.0, min_fill=0.2)) == 3000 // 15
+    with pytest.raises(ValueError, match="cannot bin a 120-s light curve to cadence_s=20"):
+        bin_light_curve(lc, 20.0)
+
+
+def test_segments_follow_the_light_curves_own_cadence():
+    t = 1400.0 + np.arange(3000) * 20.0 / SECONDS_PER_DAY
+    t[1000:] += 60.0 / SECONDS_PER_DAY  # 3 missing 20-s cadences: inside one segment
+    t[2000:] += 600.0 / SECONDS_PER_DAY  # 30 missing: a gap
+    assert segments(t, 5) == [(0, 2000), (2000, 3000)]
+    # with a 2-minute cadence imposed, the 10-min gap is only 5 cadences: no break
+    assert segments(t, 5, cadence_d=120.0 / SECONDS_PER_DAY) == [(0, 3000)]
+
+
+def test_stitch_refuses_light_curves_of_different_cadences():
+    a = _light_curve(120.0, 2000, t0=1400.0)
+    b = _light_curve(20.0, 6000, t0=1420.0)
+    with pytest.raises(ValueError, match="cadences 20 s, 120 s"):
+        stitch([a, b])
+    assert stitch([a, _light_curve(120.0, 2000, t0=1420.0)]).cadence_seconds == 120.0
+
+
+def test_ffi_light_curves_of_tess_spoc_and_qlp_read_with_their_cadence(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 1200
+    for cadence_s, origin, columns, sector in [
+        (1800.0, "NASA/Ames", {"PDCSAP_FLUX": 5000 + rng.normal(0, 5, n), "PDCSAP_FLUX_ERR": np.full(n, 5.0)}, 20),
+        (600.0, "MIT/QLP", {"SAP_FLUX": 1.0 + rng.normal(0, 1e-3, n), "KSPSAP_FLUX": 1.0 + rng.normal(0, 1e-3, n),
+                            "KSPSAP_FLUX_ERR": np.full(n, 1e-3)}, 40),
+        (200.0, "NASA/Ames", {"PDCSAP_FLUX": 900 + rng.normal(0, 0.9, n), "PDCSAP_FLUX_ERR": np.full(n, 0.9)}, 60),
+    ]:
+        time = 2000.0 + np.arange(n) * cadence_s / SECONDS_PER_DAY
+        path = _write_ffi_fits(tmp_path / f"ffi_{int(cadence_s)}.fits", cadence_s, origin, columns, time, sector=sector)
+        lc = read_light_curve(path)
+        assert lc.cadence_s == pytest.approx(cadence_s) and lc.cadence_seconds == cadence_s
+        assert (lc.tic, lc.sector, len(lc)) == (123456789, sector, n)
+        assert np.std(lc.flux_rel) == pytest.approx(1e-3, rel=0.15)
+    # no TIMEDEL (a lightkurve-made TESScut light curve): measured from the times
+    time = 2000.0 + np.arange(n) * 600.0 / SECONDS_PER_DAY
+    path = _write_ffi_fits(tmp_path / "tesscut.fits", 600.0, "NASA/Ames",
+                           {"FLUX": 1 + rng.normal(0, 1e-3, n), "FLUX_ERR": np.full(n, 1e-3)}, time, timedel=False)
+    lc = read_light_curve(path)
+    assert lc.cadence_s is None and lc.cadence_seconds == 600.0
+
+
+def test_csv_light_curves_read_and_name_a_missing_column(tmp_path):
+    import pandas as pd
+
+    n = 3000
+    t = 2500.0 + np.arange(n) * 20.0 / SECONDS_PER_DAY
+    pd.DataFrame({"time": t, "flux": 100 + np.random.default_rng(0).normal(0, 1, n), "flux_err": np.ones(n),
+                  "quality": np.zeros(n, int)}).to_csv(tmp_path / "TIC_42_30_1_data.csv.gz", index=False)
+    lc = read_light_curve(tmp_path / "TIC_42_30_1_data.csv.gz")
+    assert (lc.tic, lc.sector, len(lc), lc.cadence_seconds) == (42, 30, n, 20.0)
+    pd.DataFrame({"t": t, "flux": np.ones(n)}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(LightCurveReadError, match=r"bad.csv: a CSV light curve needs a time and a flux column"):
+        read_light_curve(tmp_path / "bad.csv")
+
+
+def test_real_files_declare_or_measure_their_cadence(shared_data):
+    spoc = sorted((shared_data / "fits" / "spoc").glob("*.fits"))[0]
+    lc = read_light_curve(spoc)
+    assert lc.cadence_s == pytest.approx(120.0)  # TIMEDEL of the SPOC header
+    custom = sorted((shared_data / "fits" / "custom_aperture").glob("*.fits"))[0]
+    lc = read_light_curve(custom)
+    assert lc.cadence_s is None and lc.cadence_seconds == 120.0  # to_fits() files: measured
+    fast = sorted((shared_data / "tess20s").glob("*.csv.gz"))[0]
+    assert read_light_curve(fast).cadence_seconds == 20.0
+
+
+def test_tess20s_truth_lies_on_the_injected_flux(shared_data):
+    from flaredetect.data.tess20s import read_tess20s
+
+    path = shared_data / "tess20s" / "TIC_18310799_44_2_data.csv.gz"
+    lc = read_tess20s(path)
+    plain = read_light_curve(path)
+    assert lc.cadence_seconds == 20.0 and len(lc.flares) > 20
+    assert np.all((lc.flares.peak_time_btjd >= lc.time_btjd[0]) & (lc.flares.peak_time_btjd <= lc.time_btjd[-1]))
+    common, ia, ib = np.intersect1d(lc.time_btjd, plain.time_btjd, return_indices=True)
+    excess = lc.flux_rel[ia] - plain.flux_rel[ib]
+    bright = np.argsort(-lc.flares.amplitude)[:5]
+    for k in bright:  # the injected excess at the peak is the catalogued amplitude (within exposure smearing)
+        near = np.abs(common - lc.flares.peak_time_btjd[k]) < 60 / SECONDS_PER_DAY
+        assert excess[near].max() == pytest.approx(lc.flares.amplitude[k], rel=0.15)
+    quiet = np.ones(len(common), bool)
+    for p, f in zip(lc.flares.start_time_btjd, lc.flares.stop_time_btjd):
+        quiet &= ~((common >= p - 0.05) & (common <= f + 0.05))
+    assert np.median(np.abs(excess[quiet])) < 0.2 * np.median(lc.flares.amplitude)

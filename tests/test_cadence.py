@@ -185,3 +185,64 @@ def test_tess20s_truth_lies_on_the_injected_flux(shared_data):
     for p, f in zip(lc.flares.start_time_btjd, lc.flares.stop_time_btjd):
         quiet &= ~((common >= p - 0.05) & (common <= f + 0.05))
     assert np.median(np.abs(excess[quiet])) < 0.2 * np.median(lc.flares.amplitude)
+
+
+def _write_star(directory: Path, tic: int, sector: int, step_s: float = 120.0, n: int = 12000, seed: int = 0,
+                flare_at: int | None = None) -> float | None:
+    rng = np.random.default_rng(seed)
+    t = 1400.0 + np.arange(n) * step_s / SECONDS_PER_DAY
+    flux = 1 + rng.normal(0, 1e-3, n)
+    peak = None
+    if flare_at is not None:
+        peak = float(t[flare_at])
+        flux += flare_flux(t, peak, 12 / 1440, 0.03, exposure_days=step_s / SECONDS_PER_DAY)
+    directory.mkdir(parents=True, exist_ok=True)
+    np.save(directory / f"tic{tic:09d}_s{sector:02d}.npy", np.stack([t, flux, np.full(n, 1e-3)]))
+    return peak
+
+
+def test_injected_windows_bin_shorter_cadences_to_the_runs_and_skip_longer_ones(tmp_path):
+    from flaredetect.catalogs import FlareCatalog
+    from flaredetect.data.injected_windows import InjectedWindows
+    from flaredetect.data.window_file import read_window_file
+
+    peak = _write_star(tmp_path / "lcs", 31, 1, flare_at=6000)
+    _write_star(tmp_path / "lcs", 32, 2, seed=1)
+    _write_star(tmp_path / "lcs", 33, 3, step_s=1800.0, n=1300, seed=2)
+    catalog = FlareCatalog({31: Flares(peak_time_btjd=np.array([peak]), amplitude=np.array([0.03]),
+                                       fwhm_days=np.array([12 / 1440]), start_time_btjd=np.array([peak - 0.01]),
+                                       stop_time_btjd=np.array([peak + 0.08]), event_id=np.array([1]),
+                                       ed_s=np.array([np.nan]), energy_erg=np.array([np.nan]),
+                                       detectable=np.array([True]))}, name="test")
+    source = InjectedWindows([tmp_path / "lcs"], positive_catalogs=[catalog], cache_dir=tmp_path / "cache",
+                             realizations=1, cadence_s=600.0,
+                             injection={"amplitude_sigma": [10, 50], "fwhm_minutes": [20, 60], "per_day": 1.0})
+    windows, report = source.build()
+    step = np.diff(windows["time_btjd"], axis=1) * SECONDS_PER_DAY
+    assert np.allclose(np.median(step, axis=1), 600.0)  # every window at the run's 10-min cadence
+    assert set(np.unique(windows["tic"])) == {31, 32}
+    assert any("1800-s cadence, longer than cadence_s=600" in s for s in report["skipped"])
+    at_peak = (windows["tic"] == 31) & (np.abs(windows["time_btjd"] - peak).min(axis=1) < 600 / SECONDS_PER_DAY)
+    assert at_peak.any() and windows["label"][at_peak].all()  # the catalogued flare, binned, is a positive
+    assert read_window_file(source.prepare())["label"].sum() == windows["label"].sum()
+    with pytest.raises(ValueError, match="reader='fits' must be one of"):
+        InjectedWindows([tmp_path / "lcs"], reader="fits")
+
+
+def test_tess20s_reader_labels_the_injected_truth_at_20_s_and_binned_to_2_min(shared_data, tmp_path):
+    from flaredetect.data.injected_windows import InjectedWindows
+    from flaredetect.data.tess20s import read_tess20s
+
+    path = shared_data / "tess20s" / "TIC_18310799_44_2_data.csv.gz"
+    lc = read_tess20s(path)
+    sigma = float(np.median(np.abs(np.diff(lc.flux_rel)))) * 1.4826 / np.sqrt(2)
+    bright = lc.flares.peak_time_btjd[lc.flares.amplitude >= 10 * sigma]
+    for cadence_s in (20.0, 120.0):
+        source = InjectedWindows([path], reader="tess20s", cache_dir=tmp_path / str(cadence_s), realizations=1,
+                                 cadence_s=cadence_s, injection={"per_day": 0.2})
+        windows, _ = source.build()
+        assert np.allclose(np.median(np.diff(windows["time_btjd"], axis=1), axis=1) * SECONDS_PER_DAY, cadence_s, rtol=1e-3)
+        positive = windows["label"] == 1
+        found = [np.any(positive & (np.abs(windows["time_btjd"] - p).min(axis=1) < cadence_s / SECONDS_PER_DAY))
+                 for p in bright]
+        assert len(bright) >= 10 and np.mean(found) >= 0.9  # the bright injected flares are positives

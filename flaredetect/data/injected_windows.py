@@ -23,6 +23,10 @@ The light curves' own flares are handled deliberately, never as negatives:
   ``labelled_paths`` (light curves those catalogs label completely) the stretches the
   ``unlabelled`` rule flags that no catalog lists are then hard negatives instead of masked:
   the bumps a 3-sigma rule would take for flares and the catalogs' vetting did not;
+* ``reader: tess20s`` reads the 20-s light curves of ``tess20s/`` with the flares injected
+  into them and their truth (:func:`~flaredetect.data.tess20s.read_tess20s`): those flares
+  are labelled positives like ``positive_catalogs``' (their own, uninjected flares are
+  handled by ``unlabelled`` as anywhere);
 * ``exclude_tics`` are never read; ``holdout_tics`` and ``folds``/``fold`` move stars to the
   test split exactly as for prepared files (:class:`~flaredetect.data.window_sources.WindowFileSource`),
   so benchmark and cross-validation stars are never trained on.
@@ -97,6 +101,21 @@ def _concat(a: Flares, b: Flares) -> Flares:
     return Flares(**{k: np.concatenate([getattr(a, k), getattr(b, k)]) for k in Flares.__dataclass_fields__})
 
 
+def _read_tess20s(path, quality_bitmask, low_sigma):
+    from flaredetect.data.tess20s import read_tess20s
+
+    return read_tess20s(path, quality_bitmask, low_sigma)
+
+
+def _read_light_curve(path, quality_bitmask, low_sigma):
+    from flaredetect.sources.local import read_light_curve
+
+    return read_light_curve(path, quality_bitmask, low_sigma=low_sigma)
+
+
+READERS = {"light_curve": _read_light_curve, "tess20s": _read_tess20s}
+
+
 class InjectedWindows:
     """Window source over real light curves with injected flares (see the module docstring).
 
@@ -123,6 +142,8 @@ class InjectedWindows:
         hard negatives (default none).
     exclude_tics : stars never read.
     holdout_tics, folds, fold : stars moved to the test split (as for prepared files).
+    reader : ``light_curve`` (any file ``flaredetect-predict`` reads) or ``tess20s`` (the injected
+        20-s light curves, their truth labelled positives).
     cadence_s : the run's cadence: light curves of a shorter cadence are binned to it
         (:func:`~flaredetect.data.binning.bin_light_curve`, catalogued flares carried), those
         of a longer one skipped with a note; None: every light curve at its own cadence.
@@ -135,7 +156,7 @@ class InjectedWindows:
                  labelled_paths=(), uncatalogued: dict | None = None, exclude_tics=(), holdout_tics=(), folds: int | None = None,
                  fold: int | None = None,
                  quality_bitmask="default", low_sigma: float | None = 5.0, splits=SPLITS,
-                 cadence_s: float | None = None) -> None:
+                 cadence_s: float | None = None, reader: str = "light_curve") -> None:
         from flaredetect.sources.local import find_light_curve_files
 
         if realizations < 1:
@@ -174,6 +195,9 @@ class InjectedWindows:
         if cadence_s is not None and not cadence_s > 0:
             raise ValueError(f"cadence_s={cadence_s} must be a positive number of seconds")
         self.cadence_s = None if cadence_s is None else float(cadence_s)
+        if reader not in READERS:
+            raise ValueError(f"data.sources.injected.reader={reader!r} must be one of {list(READERS)}")
+        self.reader = reader
         # the split logic of prepared files, over this source's cached file (checked here, early)
         self._split_args = {"splits": self.splits, "holdout_tics": holdout_tics, "folds": folds, "fold": fold}
         WindowFileSource(self.path, **self._split_args)
@@ -201,6 +225,7 @@ class InjectedWindows:
                 "exclude_tics": sorted(self.exclude_tics),
                 "quality_bitmask": self.quality_bitmask, "low_sigma": self.low_sigma,
                 **({"cadence_s": self.cadence_s} if self.cadence_s not in (None, 120.0) else {}),  # older caches: 2 min
+                **({"reader": self.reader} if self.reader != "light_curve" else {}),
                 "format": 1}
 
     @property
@@ -244,30 +269,35 @@ class InjectedWindows:
             flares = _concat(flares, other)
         return flares
 
-    def _positive_flares(self, lc: LightCurve) -> Flares:
+    def _positive_flares(self, lc: LightCurve, sigma: float) -> Flares:
         """Flares of ``positive_catalogs`` in ``lc`` as labelled positives (peaks moved to the
-        brightest cadence of their extent, ids apart from injected ones)."""
+        brightest cadence of their extent, ids apart from injected ones), and with
+        ``reader: tess20s`` the file's injected truth (peaks as injected) whose amplitude
+        reaches ``detect_sigma`` white-noise ``sigma`` (the fainter ones are masked)."""
         from flaredetect.catalogs import refine_peak_times
 
+        parts = []
         flares = self._catalog_flares(lc, self.positive_catalogs) if self.positive_catalogs else None
-        if flares is None or not len(flares):
-            return Flares()
-        flares = refine_peak_times(flares, lc)
-        inside = (flares.peak_time_btjd >= lc.time_btjd[0]) & (flares.peak_time_btjd <= lc.time_btjd[-1])
-        flares = flares.select(inside)
-        fields = {k: getattr(flares, k) for k in Flares.__dataclass_fields__}
-        fields["event_id"] = np.asarray(flares.event_id, dtype=np.int64) % 1_000_000 + 2_000_000
-        fields["detectable"] = np.ones(len(flares), dtype=bool)
-        return Flares(**fields)
+        if flares is not None and len(flares):
+            parts.append((refine_peak_times(flares, lc), 2_000_000))
+        if self.reader == "tess20s" and len(lc.flares):
+            parts.append((lc.flares.select(lc.flares.amplitude >= self.detect_sigma * sigma), 3_000_000))
+        out = Flares()
+        for flares, id_base in parts:
+            inside = (flares.peak_time_btjd >= lc.time_btjd[0]) & (flares.peak_time_btjd <= lc.time_btjd[-1])
+            flares = flares.select(inside)
+            fields = {k: getattr(flares, k) for k in Flares.__dataclass_fields__}
+            fields["event_id"] = np.asarray(flares.event_id, dtype=np.int64) % 1_000_000 + id_base
+            fields["detectable"] = np.ones(len(flares), dtype=bool)
+            out = _concat(out, Flares(**fields))
+        return out
 
     def build(self) -> tuple[dict[str, np.ndarray], dict]:
         """Windows of every light curve and realization, and a report (counts, skipped files)."""
-        from flaredetect.sources.local import read_light_curve
-
         parts, skipped, n_injected, stars, n_lc, n_uncatalogued = [], [], 0, set(), 0, 0
         for path in self.files:
             try:
-                lc = read_light_curve(path, self.quality_bitmask, low_sigma=self.low_sigma)
+                lc = READERS[self.reader](path, self.quality_bitmask, low_sigma=self.low_sigma)
             except ValueError as exc:
                 skipped.append(str(exc))
                 continue
@@ -286,7 +316,9 @@ class InjectedWindows:
                 skipped.append(f"{path}: no white-noise sigma to scale injected flares")
                 continue
             catalogued = self._catalog_flares(lc)
-            positives = self._positive_flares(lc)
+            if self.reader == "tess20s" and len(lc.flares):  # every flare of the file is known; faint ones masked
+                catalogued = lc.flares if catalogued is None else _concat(catalogued, lc.flares)
+            positives = self._positive_flares(lc, sigma)
             uncatalogued = np.zeros(len(lc), dtype=bool)
             if len(positives):
                 catalogued = positives if catalogued is None else _concat(catalogued, positives)

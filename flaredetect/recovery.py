@@ -19,8 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from flaredetect import CONFIG_DIR
 from flaredetect.config_checks import ConfigError
-from flaredetect.evaluation.recovery import (RecoveryCorrection, amplitude_at_recovery, injection_recovery,
-                                             recovery_heatmap, recovery_summary)
+from flaredetect.evaluation.recovery import (RecoveryCorrection, amplitude_at_recovery, ed_at_recovery,
+                                             injection_recovery, recovery_heatmap, recovery_summary)
 from flaredetect.evaluation.runs import RunError
 from flaredetect.inference import EventParams
 from flaredetect.inference.candidates import threshold_predictor
@@ -89,17 +89,35 @@ def recovery_numbers(trials, false_events, fwhm_bins, amplitude_bins) -> dict:
             "amplitude_sigma_at_50pc": {f"fwhm [{a:g}, {b:g}) min": amplitude_at_recovery(trials, 0.5, (a, b))
                                         for a, b in zip(fwhm[:-1], fwhm[1:])},
             "amplitude_sigma_at_50pc_all": amplitude_at_recovery(trials, 0.5, (fwhm[0], fwhm[-1])),
+            "ed_s_at_50pc_all": ed_at_recovery(trials, 0.5, (fwhm[0], fwhm[-1])),
             "recovery_by_amplitude_sigma": by_amp}
 
 
+def at_cadence(lc, cadence_s: float | None, name: str):
+    """``lc`` binned to ``cadence_s`` (None: as it is); a longer own cadence is an error."""
+    from flaredetect.data.binning import bin_light_curve
+    from flaredetect.data.lightcurve import same_cadence
+
+    if cadence_s is None or same_cadence(lc.cadence_seconds, cadence_s):
+        return lc
+    if lc.cadence_seconds > cadence_s:
+        raise ValueError(f"{name}: a {lc.cadence_seconds:g}-s light curve cannot be binned to cadence_s={cadence_s:g}")
+    return bin_light_curve(lc, cadence_s)
+
+
 def load_light_curves(cfg: DictConfig) -> tuple[list, list]:
-    """``[(name, LightCurve)]`` of the inputs, cleaned as predict cleans them, and the failures."""
+    """``[(name, LightCurve)]`` of the inputs, cleaned as predict cleans them (and binned to
+    ``cadence_s`` when set), and the failures."""
     inputs = list(cfg.input) if OmegaConf.is_list(cfg.input) else str(cfg.input)
+    cadence_s = cfg.get("cadence_s")
+    if cadence_s is not None and not (isinstance(cadence_s, (int, float)) and cadence_s > 0):
+        raise ConfigError(f"cadence_s={cadence_s} must be a positive number of seconds (or null)")
     curves, failed = [], []
     for name, load, _ in iter_targets(inputs, cfg.get("quality_bitmask", "default"), cfg.get("low_sigma"),
                                       cfg.get("cache_dir", "data/mast")):
         try:
-            curves += [(f"{name}#{k}" if k else name, lc) for k, (lc, *_) in enumerate(load())]
+            curves += [(f"{name}#{k}" if k else name, at_cadence(lc, cadence_s, name))
+                       for k, (lc, *_) in enumerate(load())]
         except Exception as exc:  # one bad file is a failure line, the others go on
             failed.append((name, " ".join(str(exc).split())))
             log.error("FAILED %s", failed[-1][1])
@@ -148,7 +166,8 @@ def run_recovery(cfg: DictConfig) -> dict:
     write_json(out_dir / "recovery.json", report)
     print(f"\n{report['recovered']}/{report['injected']} injected flares recovered in {len(curves)} light curve(s); "
           f"{report['false_events_per_day']:.3f} false events/day on the uninjected data; 50 % recovery at "
-          f"{report['amplitude_sigma_at_50pc_all']:.2f} sigma (FWHM {fwhm[0]}-{fwhm[-1]} min) -> {out_dir}")
+          f"{report['amplitude_sigma_at_50pc_all']:.2f} sigma, ED {report['ed_s_at_50pc_all']:.3g} s "
+          f"(FWHM {fwhm[0]}-{fwhm[-1]} min) -> {out_dir}")
     for group, numbers in report["by_rotation"].items():
         print(f"  {group} ({numbers['light_curves']}): 50 % at {numbers['amplitude_sigma_at_50pc_all']:.2f} sigma, "
               f"{numbers['false_events_per_day']:.3f} false events/day")

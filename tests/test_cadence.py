@@ -246,3 +246,32 @@ def test_tess20s_reader_labels_the_injected_truth_at_20_s_and_binned_to_2_min(sh
         found = [np.any(positive & (np.abs(windows["time_btjd"] - p).min(axis=1) < cadence_s / SECONDS_PER_DAY))
                  for p in bright]
         assert len(bright) >= 10 and np.mean(found) >= 0.9  # the bright injected flares are positives
+
+
+def test_recovery_at_an_ffi_cadence_bins_the_inputs_and_reports_the_ed_limit(tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from flaredetect.recovery import run_recovery
+
+    for tic in (1, 2):
+        _write_star(tmp_path / "in", tic, 2, n=20000, seed=tic)
+    _write_star(tmp_path / "in", 3, 20, step_s=1800.0, n=1300, seed=3)
+    reports = {}
+    for cadence in ("null", "1800", "600"):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(version_base="1.3", config_dir=str(Path(__file__).resolve().parents[1] / "conf")):
+            cfg = compose("recovery", overrides=["detector=threshold", f"input={tmp_path / 'in'}", "trials=3",
+                                                 f"cadence_s={cadence}", f"out_dir={tmp_path / cadence}",
+                                                 "progress=false", "by_rotation=false",
+                                                 f"paths.data_dir={tmp_path / 'data'}"])
+        GlobalHydra.instance().clear()
+        reports[cadence] = run_recovery(cfg)
+    assert reports["null"]["light_curves"] == 3  # each at its own cadence
+    (name, reason), = reports["600"]["failed"]
+    assert "tic000000003_s20" in name and "a 1800-s light curve cannot be binned to cadence_s=600" in reason
+    binned = reports["1800"]
+    assert binned["light_curves"] == 3 and binned["injected"] >= 60
+    # the same stars at 30 min: the rule needs flares of a larger ED (each cadence averages 15 of 2 min)
+    assert np.isfinite(reports["null"]["ed_s_at_50pc_all"])
+    assert binned["ed_s_at_50pc_all"] > 2 * reports["null"]["ed_s_at_50pc_all"], {k: r["ed_s_at_50pc_all"] for k, r in reports.items()}

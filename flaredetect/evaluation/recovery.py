@@ -120,13 +120,14 @@ def recovery_summary(trials: pd.DataFrame, amplitude_sigma_bins, fwhm_bins) -> p
 
 
 def amplitude_at_recovery(trials: pd.DataFrame, level: float = 0.5, fwhm_range=(2.0, 30.0),
-                          bins=np.geomspace(0.5, 200, 25)) -> float:
+                          bins=np.geomspace(0.5, 200, 25), column: str = "amplitude_sigma") -> float:
     """Amplitude (noise sigma) at which the recovery probability first reaches ``level``,
     interpolated in log amplitude between bins, for flares with FWHM in ``fwhm_range``
-    (NaN when never reached)."""
+    (NaN when never reached). ``column="ed_s"`` (with ED ``bins``): the same in equivalent
+    duration, see :func:`ed_at_recovery`."""
     sel = trials[(trials["fwhm_min"] >= fwhm_range[0]) & (trials["fwhm_min"] < fwhm_range[1])]
     centres = np.sqrt(bins[:-1] * bins[1:])
-    idx = np.digitize(sel["amplitude_sigma"], bins) - 1
+    idx = np.digitize(sel[column], bins) - 1
     prob = np.array([sel["recovered"][idx == k].mean() if (idx == k).any() else np.nan
                      for k in range(len(centres))])
     ok = np.isfinite(prob)
@@ -139,6 +140,13 @@ def amplitude_at_recovery(trials: pd.DataFrame, level: float = 0.5, fwhm_range=(
         return float(centres[0])
     x0, x1, p0, p1 = np.log(centres[k - 1]), np.log(centres[k]), prob[k - 1], prob[k]
     return float(np.exp(x0 + (level - p0) * (x1 - x0) / (p1 - p0)))
+
+
+def ed_at_recovery(trials: pd.DataFrame, level: float = 0.5, fwhm_range=(2.0, 30.0),
+                   bins=np.geomspace(0.01, 1e4, 31)) -> float:
+    """Injected equivalent duration (s) at which the recovery probability first reaches
+    ``level`` (the completeness limit in ED that flare-frequency distributions need)."""
+    return amplitude_at_recovery(trials, level, fwhm_range, bins, column="ed_s")
 
 
 @dataclass

@@ -275,3 +275,26 @@ def test_recovery_at_an_ffi_cadence_bins_the_inputs_and_reports_the_ed_limit(tmp
     # the same stars at 30 min: the rule needs flares of a larger ED (each cadence averages 15 of 2 min)
     assert np.isfinite(reports["null"]["ed_s_at_50pc_all"])
     assert binned["ed_s_at_50pc_all"] > 2 * reports["null"]["ed_s_at_50pc_all"], {k: r["ed_s_at_50pc_all"] for k, r in reports.items()}
+
+
+@pytest.mark.parametrize("cadence_s", [20.0, 200.0, 600.0, 1800.0])
+def test_synthetic_light_curves_of_each_data_kind(cadence_s):
+    from flaredetect.data.synthetic import SyntheticConfig, cadence_params, simulate_star
+
+    kind = SyntheticConfig.from_params(**cadence_params(cadence_s))
+    stars = [simulate_star(seed, tic=seed + 1, sector=40, config=kind) for seed in range(6)]
+    two_min = [simulate_star(seed, tic=seed + 1, sector=40) for seed in range(6)]
+    for star, ref in zip(stars, two_min):
+        lc = star.light_curve
+        assert lc.cadence_s == pytest.approx(cadence_s) and lc.cadence_seconds == cadence_s
+        assert np.median(np.diff(lc.time_btjd)) * SECONDS_PER_DAY == pytest.approx(cadence_s, rel=1e-6)
+        assert lc.time_btjd[-1] - lc.time_btjd[0] == pytest.approx(ref.light_curve.time_btjd[-1]
+                                                                   - ref.light_curve.time_btjd[0], abs=1.0)
+    # the same stars' white noise per cadence: sqrt(120 s / cadence) of the 2-minute range
+    assert kind.noise_sigma[0] == pytest.approx(SyntheticConfig().noise_sigma[0] * np.sqrt(120 / cadence_s))
+    assert all(kind.noise_sigma[0] <= s.light_curve.noise_sigma <= kind.noise_sigma[1] for s in stars)
+    if cadence_s == 20.0:  # 20-s data keep their cosmic rays: many single-cadence spikes per day
+        lc = stars[0].light_curve
+        resid = lc.flux_rel - stars[0].variability - stars[0].flare_flux
+        spikes = np.sum(resid > 6 * lc.noise_sigma) / (len(lc) * cadence_s / SECONDS_PER_DAY)
+        assert spikes > 10

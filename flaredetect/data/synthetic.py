@@ -236,6 +236,40 @@ def default_params() -> dict:
     return asdict(SyntheticConfig())
 
 
+def cadence_params(cadence_s: float) -> dict:
+    """Generator settings of the data kind a TESS cadence is (on top of the 2-minute defaults).
+
+    * Every cadence: ``cadence_days``; the white noise of the same stars per cadence scales
+      as ``sqrt(120 s / cadence)``; short gaps keep their length in time; a flare is
+      ``detectable`` over as many cadences as 3 two-minute ones span (at least 1: a 30-min
+      cadence holds most flares whole).
+    * 20 s: the cosmic rays the 2-minute pipeline removes onboard stay in (measured on
+      ``tess20s/``: ~100 per day, 1.5-35 sigma).
+    * FFI (200 s, 10 min, 30 min): scattered light and coarser systematics (a settling
+      ramp at every orbit edge, larger and slower; stronger red noise), and fainter, more
+      often blended stars (noise range twice as high at its top).
+
+    2 minutes gives ``{}``: the defaults are the 2-minute kind.
+    """
+    cadence_s = float(cadence_s)
+    if abs(cadence_s - 120.0) < 1e-6:
+        return {}
+    base = SyntheticConfig()
+    scale = np.sqrt(120.0 / cadence_s)
+    lo, hi = base.noise_sigma
+    params = {"cadence_days": cadence_s / 86400.0,
+              "noise_sigma": (lo * scale, hi * scale * (2.0 if cadence_s >= 200 else 1.0)),
+              "short_gap_cadences": tuple(max(1.0, g * 120.0 / cadence_s) for g in base.short_gap_cadences),
+              "detect_min_cadences": max(1, int(round(base.detect_min_cadences * min(1.0, 120.0 / cadence_s))))
+              if cadence_s > 120 else base.detect_min_cadences}
+    if cadence_s < 60:
+        params.update(cosmic_ray_rate_per_day=100.0, cosmic_ray_sigma=(1.5, 35.0))
+    if cadence_s >= 200:
+        params.update(gap_ramp_probability=1.0, gap_ramp_sigma=(2.0, 30.0), gap_ramp_timescale_days=(0.2, 2.0),
+                      red_noise_ratio=(0.1, 0.6), red_noise_timescale_days=(0.05, 1.0))
+    return params
+
+
 @dataclass(frozen=True)
 class SyntheticStar:
     """A generated light curve plus the hidden components and parameters behind it

@@ -14,7 +14,7 @@ import numpy as np
 
 from flaredetect.data.lightcurve import SECONDS_PER_DAY
 from flaredetect.data.splits import SPLITS, assign_splits
-from flaredetect.data.synthetic import default_params, generate_light_curves
+from flaredetect.data.synthetic import cadence_params, default_params, generate_light_curves
 from flaredetect.data.window_file import cached_window_file, write_window_file
 from flaredetect.data.windowing import WindowSpec, concat_windows, cut_windows, negatives_per_star
 
@@ -33,7 +33,9 @@ class SyntheticWindows:
     split_fractions : train/val/test shares of stars.
     generator : keyword arguments of :func:`flaredetect.data.synthetic.generate_light_curves`.
     splits : which splits this source contributes to.
-    cadence_s : cadence (and exposure) of the generated light curves (the run's ``cadence_s``).
+    cadence_s : cadence (and exposure) of the generated light curves (the run's ``cadence_s``),
+        with the noise and artefacts of that data kind
+        (:func:`~flaredetect.data.synthetic.cadence_params`; ``generator`` keys win).
     """
 
     def __init__(self, n_stars: int = 600, seed: int = 42, cache_dir: str | Path = "data/synthetic",
@@ -49,7 +51,7 @@ class SyntheticWindows:
             if "cadence_days" in generator and abs(generator["cadence_days"] - days) > 1e-9:
                 raise ValueError(f"data.sources.synthetic.generator.cadence_days={generator['cadence_days']} "
                                  f"contradicts cadence_s={cadence_s}: set cadence_s only")
-            generator["cadence_days"] = days
+            generator = {**cadence_params(cadence_s), "cadence_days": days, **generator}  # the data kind, then yours
         self.n_stars = int(n_stars)
         self.seed = int(seed)
         self.cache_dir = Path(cache_dir)

@@ -298,3 +298,40 @@ def test_synthetic_light_curves_of_each_data_kind(cadence_s):
         resid = lc.flux_rel - stars[0].variability - stars[0].flare_flux
         spikes = np.sum(resid > 6 * lc.noise_sigma) / (len(lc) * cadence_s / SECONDS_PER_DAY)
         assert spikes > 10
+
+
+def test_truth_benchmark_scores_an_oracle_as_perfect_and_a_null_detector_as_blind():
+    from flaredetect.evaluation.truth_benchmark import TruthItem, at_false_rate, summarise_truth, truth_trials
+    from flaredetect.inference import Predictor
+
+    n, step_s = 20000, 20.0
+    plain = _light_curve(step_s, n, seed=4)
+    t = plain.time_btjd
+    peaks = t[[3000, 9000, 15000]] + 5 / SECONDS_PER_DAY
+    amps, fwhm = np.array([0.002, 0.01, 0.05]), np.array([2, 3, 10]) / 1440
+    flux = plain.flux_rel + sum(flare_flux(t, p, w, a, exposure_days=step_s / SECONDS_PER_DAY)
+                                for p, a, w in zip(peaks, amps, fwhm))
+    truth = Flares(peak_time_btjd=peaks, amplitude=amps, fwhm_days=fwhm, start_time_btjd=peaks - fwhm,
+                   stop_time_btjd=peaks + 3 * fwhm, event_id=np.arange(3), ed_s=np.full(3, np.nan),
+                   energy_erg=np.full(3, np.nan), detectable=np.ones(3, bool))
+    item = TruthItem("star", plain.replace(flux_rel=flux, flares=truth), plain)
+
+    def oracle(lc):
+        prob = np.zeros(len(lc), np.float32)
+        for a, b in zip(lc.flares.start_time_btjd, lc.flares.stop_time_btjd):
+            prob[(lc.time_btjd >= a) & (lc.time_btjd <= b)] = 1.0
+        return prob
+
+    perfect = Predictor(scorer=oracle, cadence_s=20.0)
+    trials, false_events = truth_trials(lambda lc: perfect, [item], thresholds=[0.5])
+    assert trials["recovered"].all() and false_events["n_events"].sum() == 0
+    assert trials["amplitude_sigma"].tolist() == pytest.approx((amps / 1e-3).tolist(), rel=0.1)
+    best = at_false_rate(trials, false_events)
+    assert best["recall"]["value"] == 1.0 and best["recall"]["n"] == 2 and best["threshold"] == 0.5
+    blind = Predictor(scorer=lambda lc: np.zeros(len(lc), np.float32))
+    trials, false_events = truth_trials(lambda lc: blind, [item], binned_to=120.0)
+    summary = summarise_truth(trials, false_events)
+    assert summary["recall"]["value"] == 0.0 and summary["recall"]["interval"][1] < 0.85
+    assert false_events["cadence_s"].tolist() == [120.0]
+    with pytest.raises(ValueError, match="a 120-s light curve"):  # a 20-s detector refuses the binned data
+        truth_trials(lambda lc: perfect, [item], binned_to=120.0)

@@ -47,6 +47,12 @@ def check_train_config(cfg: DictConfig) -> None:
                         "ckpt_path=<file>)")
     if cfg.get("threads") is not None and int(cfg.threads) < 1:
         problems.append(f"threads={cfg.threads} must be >= 1 (or null: torch's default)")
+    cadence = cfg.get("cadence_s")
+    if cadence is not None and not (isinstance(cadence, (int, float)) and not isinstance(cadence, bool) and cadence > 0):
+        problems.append(f"cadence_s={cadence} must be a positive number of seconds (TESS: 20, 120, 200, 600, 1800)")
+    if cadence is not None and "tess" in (data.get("sources") or {}) and cadence > 0 and abs(cadence - 120) > 6:
+        problems.append(f"cadence_s={cadence} but data.sources.tess holds prepared 2-minute windows "
+                        f"(flaredetect-prepare): use data=injected, which bins light curves to cadence_s")
     opt = cfg.get("optimizer") or {}
     if "lr" in opt and opt.lr <= 0:
         problems.append(f"optimizer.lr={opt.lr} must be > 0")

@@ -49,6 +49,18 @@ def test_divisibility_error_names_keys(tmp_path):
     assert not (tmp_path / "data").exists()  # failed before generating anything
 
 
+def test_cadence_s_is_checked_before_any_data_is_made(tmp_path):
+    cfg = compose_cfg(tmp_path, ["cadence_s=-20"])
+    with pytest.raises(ConfigError, match=r"cadence_s=-20 must be a positive number of seconds"):
+        train(cfg)
+    cfg = compose_cfg(tmp_path, ["data=synthetic_tess", "cadence_s=1800"])
+    with pytest.raises(ConfigError, match=r"cadence_s=1800 but data.sources.tess holds prepared 2-minute windows"):
+        train(cfg)
+    assert not (tmp_path / "data").exists()
+    cfg = compose_cfg(tmp_path, ["cadence_s=600"])
+    assert cfg.data.sources.synthetic.cadence_s == 600  # the synthetic source follows the run's cadence
+
+
 def test_every_experiment_composes(tmp_path):
     for exp in sorted(p.stem for p in (Path(CONF) / "experiment").glob("*.yaml")):
         cfg = compose_cfg(tmp_path, [f"experiment={exp}"])

@@ -22,7 +22,7 @@ import numpy as np
 
 from flaredetect import CONFIG_DIR
 
-EVENT_SETTINGS = ("threshold", "merge_gap_cadences", "min_cadences", "baseline_cadences", "min_snr", "fit_template")
+EVENT_SETTINGS = ("threshold", "merge_gap_minutes", "min_cadences", "baseline_minutes", "min_snr", "fit_template")
 DETECTOR_SETTINGS = ("head", "stride", "reduce", "batch_size", "candidates", "quality_bitmask", "low_sigma",
                      "luminosity_erg_s", "recovery", "threads")
 THRESHOLD_RULE = "threshold"  # model name of the 3-sigma rule
@@ -104,7 +104,7 @@ class Detector:
         cadence is refused); ``"threshold"`` for the 3-sigma rule (any cadence); None for
         the detector bundled with the package (:func:`flaredetect.pretrained.pretrained_run`).
     **settings : ``conf/predict.yaml`` settings: ``threshold``, ``min_cadences``,
-        ``merge_gap_cadences``, ``baseline_cadences``, ``min_snr``, ``fit_template`` (events);
+        ``merge_gap_minutes``, ``baseline_minutes``, ``min_snr``, ``fit_template`` (events);
         ``head``, ``stride``, ``reduce``, ``batch_size``, ``candidates`` (True: predict's
         significance gate, False/None: the network alone, or a dict of gate settings),
         ``quality_bitmask``, ``low_sigma``, ``luminosity_erg_s``, ``recovery`` (a

@@ -54,7 +54,7 @@ def test_spans_without_a_brightening_give_no_rows():
     prob = np.zeros(len(time), np.float32)
     for a in range(30, 570, 25):  # spans on rises, falls, maxima and minima
         prob[a:a + 6] = 1.0
-    ev = extract_events(lc, prob, EventParams(merge_gap_cadences=0))
+    ev = extract_events(lc, prob, EventParams(merge_gap_minutes=0))
     assert (ev["amplitude"] > 0).all() and (ev["ed_s"] > 0).all()
     assert len(ev["peak_time_btjd"]) < 10  # most of the 22 spans hold no brightening at all
 

@@ -119,7 +119,7 @@ def test_events_merge_short_dips_and_drop_short_runs():
     prob[100:110] = prob[112:120] = 0.9  # one flare, a 2-cadence dip: one event
     prob[200] = 0.9                        # single cadence: dropped (min_cadences=2)
     prob[300:305] = prob[320:325] = 0.9    # 15 cadences apart: two events
-    ev = extract_events(lc, prob, EventParams(threshold=0.5, merge_gap_cadences=3, min_cadences=2))
+    ev = extract_events(lc, prob, EventParams(threshold=0.5, merge_gap_minutes=6, min_cadences=2))
     np.testing.assert_array_equal(ev["start_index"], [100, 300, 320])
     np.testing.assert_array_equal(ev["stop_index"], [119, 304, 324])
 

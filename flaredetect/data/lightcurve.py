@@ -119,8 +119,11 @@ class LightCurve:
 
     @property
     def cadence_d(self) -> float:
-        """Cadence in days: the declared ``cadence_s``, else measured from the times."""
-        return self.cadence_s / SECONDS_PER_DAY if self.cadence_s is not None else cadence_days(self.time_btjd)
+        """Cadence in days: the declared ``cadence_s``, else measured from the times and, within
+        1 % of a TESS cadence, that cadence (so a file and its arrays give the same EDs)."""
+        if self.cadence_s is not None:
+            return self.cadence_s / SECONDS_PER_DAY
+        return nominal_cadence_s(cadence_days(self.time_btjd) * SECONDS_PER_DAY, tolerance=0.01) / SECONDS_PER_DAY
 
     @property
     def cadence_seconds(self) -> float:

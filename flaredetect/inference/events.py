@@ -1,11 +1,12 @@
 """Flare events from per-cadence probabilities, and their properties measured on the flux.
 
 An event is a run of cadences with probability >= ``threshold``; runs separated by at
-most ``merge_gap_cadences`` cadences (a short dip of the probability inside one flare's
-decay) are merged, and events shorter than ``min_cadences`` are dropped (single-cadence
-spikes are mostly cosmic rays). Properties come from the light curve, not the network:
+most ``merge_gap_minutes`` (a short dip of the probability inside one flare's decay) are
+merged, and events shorter than ``min_cadences`` are dropped (single-cadence spikes are
+mostly cosmic rays). Times are converted to cadences of each light curve's own cadence
+(:meth:`EventParams.in_cadences`). Properties come from the light curve, not the network:
 
-* baseline: a quadratic fitted to up to ``baseline_cadences`` flux points on each side of
+* baseline: a quadratic fitted to up to ``baseline_minutes`` of flux points (at least 5) on each side of
   the event (other events excluded; three passes that drop points 3 sigma above the fit),
   so rotation and other slow variability are removed. A straight line left percent-level
   curvature of fast rotators in the excess: on injected flares in the 80 young-star light
@@ -17,7 +18,7 @@ spikes are mostly cosmic rays). Properties come from the light curve, not the ne
 * ``ed_s``: equivalent duration, the sum of ``(F - F_q) / F_q`` times the exposure (each
   cadence is the mean flux over its exposure) over the event and its faint tail:
   integration continues after the last event cadence while the 3-cadence mean excess over
-  the baseline stays above the white-noise sigma (at most ``baseline_cadences``, never into
+  the baseline stays above the white-noise sigma (at most ``baseline_minutes``, never into
   the next event or a gap) — a detector stops where the flare sinks into the noise, but
   the gradual decay below that still holds a good part of the ED;
 * events whose amplitude or ED is not positive are dropped: no brightening above the
@@ -49,34 +50,43 @@ class EventParams:
     """Event extraction settings (``conf/predict.yaml`` ``events:``)."""
 
     threshold: float = 0.5
-    merge_gap_cadences: int = 3
+    merge_gap_minutes: float = 6.0   # 3 two-minute cadences
     min_cadences: int = 2
-    baseline_cadences: int = 20
+    baseline_minutes: float = 40.0   # 20 two-minute cadences
     fit_template: bool = False  # template fit per event: ~25 ms each, so opt-in
     min_snr: float = 0.0  # drop events whose amplitude is below this many white-noise sigma (0: keep all)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"events.threshold={self.threshold} must be in (0, 1)")
-        if self.merge_gap_cadences < 0 or self.min_cadences < 1 or self.baseline_cadences < 1:
-            raise ValueError("events.merge_gap_cadences must be >= 0, events.min_cadences and "
-                             "events.baseline_cadences >= 1")
+        if self.merge_gap_minutes < 0 or self.min_cadences < 1 or self.baseline_minutes <= 0:
+            raise ValueError("events.merge_gap_minutes must be >= 0, events.min_cadences >= 1 and "
+                             "events.baseline_minutes > 0")
+
+    def in_cadences(self, cadence_d: float) -> tuple[int, int]:
+        """``(merge gap, baseline points per side)`` in cadences of ``cadence_d`` days (the
+        baseline at least 5 points: the quadratic needs them)."""
+        minutes = cadence_d * 1440.0
+        return int(round(self.merge_gap_minutes / minutes)), max(5, int(round(self.baseline_minutes / minutes)))
 
 
-def event_spans(time_btjd: np.ndarray, prob: np.ndarray, params: EventParams) -> list[tuple[int, int]]:
-    """Merged, length-filtered ``[start, stop)`` cadence ranges of events."""
+def event_spans(time_btjd: np.ndarray, prob: np.ndarray, params: EventParams,
+                cadence_d: float | None = None) -> list[tuple[int, int]]:
+    """Merged, length-filtered ``[start, stop)`` cadence ranges of events (``cadence_d``:
+    the light curve's cadence, None: measured from the times)."""
+    cadence = cadence_days(time_btjd) if cadence_d is None else cadence_d
+    merge_gap, _ = params.in_cadences(cadence)
     # Runs never cross a data gap longer than the merge gap: an event is one stretch of data.
     above = np.asarray(prob) >= params.threshold
-    spans = [(s + a, s + b) for s, e in segments(np.asarray(time_btjd), params.merge_gap_cadences)
+    spans = [(s + a, s + b) for s, e in segments(np.asarray(time_btjd), merge_gap, cadence)
              for a, b in runs(above[s:e])]
     merged: list[tuple[int, int]] = []
-    cadence = cadence_days(time_btjd)
     for a, b in spans:
         if merged:
             pa, pb = merged[-1]
             gap_index = a - pb
             gap_time = (time_btjd[a] - time_btjd[pb - 1]) / cadence - 1
-            if gap_index <= params.merge_gap_cadences and gap_time <= params.merge_gap_cadences + 0.5:
+            if gap_index <= merge_gap and gap_time <= merge_gap + 0.5:
                 merged[-1] = (pa, b)
                 continue
         merged.append((a, b))
@@ -169,21 +179,22 @@ def extract_events(lc: LightCurve, prob: np.ndarray, params: EventParams | None 
     prob = np.asarray(prob, dtype=np.float64)
     if prob.shape != time.shape:
         raise ValueError(f"probabilities have shape {prob.shape}, light curve {time.shape}")
-    spans = event_spans(time, prob, params)
+    cadence = lc.cadence_d
+    spans = event_spans(time, prob, params, cadence)
+    _, n_side = params.in_cadences(cadence)
     busy = np.zeros(len(time), dtype=bool)
     for a, b in spans:
         busy[a:b] = True
-    cadence = cadence_days(time)
     exposure_s = cadence * SECONDS_PER_DAY
     sigma = robust_noise_sigma(flux) if len(flux) >= 3 else np.nan
     err = np.asarray(lc.flux_err, dtype=np.float64)
     err = np.where(np.isfinite(err) & (err > 0), err, sigma)
     rows = {k: [] for k in EVENT_COLUMNS}
     for a, b in spans:
-        tail = _tail_end(time, flux, busy, a, b, params.baseline_cadences, sigma, cadence)
+        tail = _tail_end(time, flux, busy, a, b, n_side, sigma, cadence)
         own = busy.copy()
         own[a:tail] = True  # the tail stays out of the baseline fit
-        base = _baseline(time, flux, a, tail, own, params.baseline_cadences)
+        base = _baseline(time, flux, a, tail, own, n_side)
         excess_all = (flux[a:tail] - base) / (1.0 + base)
         excess = excess_all[: b - a]
         k = int(np.argmax(excess))
@@ -200,7 +211,7 @@ def extract_events(lc: LightCurve, prob: np.ndarray, params: EventParams | None 
         rows["ed_s"].append(ed)
         rows["ed_err_s"].append(float(np.sqrt(np.sum((err[a:tail] / (1.0 + base)) ** 2)) * exposure_s))
         rows["energy_erg"].append(ed * luminosity_erg_s if luminosity_erg_s else np.nan)
-        fit = (_fit_template(time, flux, busy, a, tail, a + k, float(excess[k]), params.baseline_cadences, cadence)
+        fit = (_fit_template(time, flux, busy, a, tail, a + k, float(excess[k]), n_side, cadence)
                if params.fit_template else (np.nan, np.nan))
         rows["fit_amplitude"].append(fit[0])
         rows["fit_fwhm_min"].append(fit[1] * 1440.0)

@@ -42,7 +42,7 @@ COLUMNS = (
 )
 # How the properties are measured (flaredetect.inference.events), in every flare table's metadata.
 MEASUREMENT = {
-    "baseline": "robust quadratic fitted to up to events.baseline_cadences free flux points on each side "
+    "baseline": "robust quadratic fitted to up to events.baseline_minutes of free flux points (at least 5) on each side "
                 "of the event and its tail (other events excluded, points 3 sigma above the fit dropped)",
     "ampl_rec": "largest (F - F_q) / F_q inside the event, F_q the baseline",
     "ed_rec": "sum of (F - F_q) / F_q times the exposure over the event and its faint tail (while the "

@@ -335,3 +335,21 @@ def test_truth_benchmark_scores_an_oracle_as_perfect_and_a_null_detector_as_blin
     assert false_events["cadence_s"].tolist() == [120.0]
     with pytest.raises(ValueError, match="a 120-s light curve"):  # a 20-s detector refuses the binned data
         truth_trials(lambda lc: perfect, [item], binned_to=120.0)
+
+
+def test_event_settings_in_minutes_hold_their_time_at_every_cadence():
+    from flaredetect.inference.events import EventParams, event_spans
+
+    params = EventParams(merge_gap_minutes=6, baseline_minutes=40)
+    assert params.in_cadences(120 / SECONDS_PER_DAY) == (3, 20)
+    assert params.in_cadences(20 / SECONDS_PER_DAY) == (18, 120)
+    assert params.in_cadences(1800 / SECONDS_PER_DAY) == (0, 5)  # no merging; the quadratic's 5 points
+    # two runs 5 min apart merge at 20 s (15 cadences) as at 2 min (2.5 cadences)
+    for step_s in (20.0, 120.0):
+        t = 1400.0 + np.arange(2000) * step_s / SECONDS_PER_DAY
+        prob = np.zeros(len(t))
+        first = np.abs(t - t[600]) < 3 / 1440
+        second = np.abs(t - (t[600] + 11 / 1440)) < 3 / 1440
+        prob[first | second] = 0.9
+        assert len(event_spans(t, prob, params)) == 1
+        assert len(event_spans(t, prob, EventParams(merge_gap_minutes=2))) == 2

@@ -23,7 +23,7 @@ import numpy as np
 
 from flaredetect.data.tess20s import read_tess20s
 from flaredetect.evaluation.catalog_benchmark import trained_tics
-from flaredetect.evaluation.truth_benchmark import TruthItem, at_false_rate, truth_trials
+from flaredetect.evaluation.truth_benchmark import TruthItem, at_false_rate, paired_recall_difference, truth_trials
 from flaredetect.inference.candidates import threshold_predictor
 from flaredetect.sources.local import read_light_curve
 
@@ -81,13 +81,15 @@ def main(argv=None) -> int:
     print(f"{len(items)} light curves of {len({i.injected.tic for i in items})} stars, "
           f"{sum(len(i.injected.flares) for i in items)} injected flares\n")
     print(f"{'detector':30s} {'threshold':>9s} {'recall >5 sigma':>24s} {'FWHM < 4 min':>24s} {'false/day':>9s}")
-    report = {}
+    report, chosen = {}, {}
     for name, pick, binned_to in detectors:
         t0 = time.perf_counter()
         trials, false_events = truth_trials(pick, items, binned_to=binned_to, thresholds=THRESHOLDS)
         best = at_false_rate(trials, false_events, args.max_false_per_day)
         best["seconds"] = time.perf_counter() - t0
         report[name] = best
+        if best.get("threshold") is not None:
+            chosen[name] = trials[trials["threshold"] == best["threshold"]]
         if best.get("threshold") is None:
             print(f"{name:30s} {best['note']}")
             continue
@@ -95,6 +97,15 @@ def main(argv=None) -> int:
         print(f"{name:30s} {best['threshold']:9.2f} {r['value']:7.3f} [{r['interval'][0]:.3f}, {r['interval'][1]:.3f}] "
               f"n={r['n']:<4d} {s['value']:7.3f} [{s['interval'][0]:.3f}, {s['interval'][1]:.3f}] n={s['n']:<4d} "
               f"{best['false_events_per_day']:9.3f}")
+    print("\npaired recall differences on the same flares [95 % bootstrap over light curves]:")
+    for a, b in (("model (20 s)", "2-min model on 2-min bins"), ("model (20 s)", "3-sigma rule (20 s)"),
+                 ("3-sigma rule (20 s)", "3-sigma rule on 2-min bins")):
+        if a in chosen and b in chosen:
+            for label, fwhm in (("> 5 sigma", None), ("> 5 sigma, FWHM < 4 min", 4.0)):
+                d = paired_recall_difference(chosen[a], chosen[b], max_fwhm_min=fwhm)
+                report[f"{a} - {b} ({label})"] = d
+                print(f"  {a} - {b} ({label}): {d['value']:+.3f} [{d['interval'][0]:+.3f}, {d['interval'][1]:+.3f}]"
+                      f" n={d['n']}")
     if args.ckpt:  # scoring time of a whole 20-s light curve (probabilities only)
         times = []
         for item in items[:5]:

@@ -52,7 +52,8 @@ def main(argv=None) -> int:
         seen = trained_tics(cfg)
         held_out = [str(f) for f in files if _tic(f) not in seen]
         common = [f"input=[{','.join(held_out)}]", f"cadence_s={cadence:g}", f"trials={args.trials}",
-                  "by_rotation=false", "progress=false", "candidates=null", "skip_trained=false"]
+                  "by_rotation=false", "progress=false", "candidates=null", "skip_trained=false",
+                  "events.min_cadences=1"]  # a flare spans one or two FFI cadences (no cosmic rays: mitigated onboard)
         rule = recovery(common + ["detector=threshold", f"out_dir={args.out / f'{cadence:g}s_rule'}"])
         model = None
         for threshold in THRESHOLDS:

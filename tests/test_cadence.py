@@ -353,3 +353,19 @@ def test_event_settings_in_minutes_hold_their_time_at_every_cadence():
         prob[first | second] = 0.9
         assert len(event_spans(t, prob, params)) == 1
         assert len(event_spans(t, prob, EventParams(merge_gap_minutes=2))) == 2
+
+
+def test_paired_recall_difference_counts_the_same_flares():
+    import pandas as pd
+
+    from flaredetect.evaluation.truth_benchmark import paired_recall_difference
+
+    rows = [{"light_curve": f"lc{k % 4}", "peak_time_btjd": float(k), "amplitude_sigma": 10.0, "fwhm_min": 2.0 + k % 5,
+             "recovered": True} for k in range(40)]
+    a = pd.DataFrame(rows)
+    b = a.assign(recovered=[k % 4 != 0 for k in range(40)])  # B misses every flare of lc0
+    d = paired_recall_difference(a, b)
+    assert d["value"] == pytest.approx(0.25) and d["n"] == 40 and d["interval"][0] <= 0.25 <= d["interval"][1]
+    assert paired_recall_difference(a, a)["value"] == 0.0
+    short = paired_recall_difference(a, b, max_fwhm_min=4.0)
+    assert short["n"] == 16

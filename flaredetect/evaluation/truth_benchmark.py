@@ -103,3 +103,27 @@ def summarise_truth(trials: pd.DataFrame, false_events: pd.DataFrame, min_sigma:
     out["false_events_per_day"] = float(false_events["n_events"].sum() / days) if days else float("nan")
     out["days"] = days
     return out
+
+
+def paired_recall_difference(trials_a: pd.DataFrame, trials_b: pd.DataFrame, min_sigma: float = 5.0,
+                             max_fwhm_min: float | None = None, seed: int = 0) -> dict:
+    """Recall of A minus recall of B on the same truth flares (above ``min_sigma``, FWHM
+    below ``max_fwhm_min``), with a 95 % bootstrap interval resampling light curves (the
+    flares of one light curve share its noise and its detector errors)."""
+    from scipy.stats import bootstrap
+
+    key = ["light_curve", "peak_time_btjd"]
+    merged = trials_a.merge(trials_b[key + ["recovered"]], on=key, suffixes=("_a", "_b"))
+    sel = merged[merged["amplitude_sigma"] >= min_sigma]
+    if max_fwhm_min is not None:
+        sel = sel[sel["fwhm_min"] < max_fwhm_min]
+    per = sel.groupby("light_curve").agg(diff=("recovered_a", "sum"), b=("recovered_b", "sum"),
+                                         n=("recovered_a", "size"))
+    per["diff"] = per["diff"] - per["b"]
+    value = float(per["diff"].sum() / per["n"].sum()) if len(per) else float("nan")
+    if len(per) < 2:
+        return {"value": value, "interval": (float("nan"), float("nan")), "n": int(per["n"].sum())}
+    ci = bootstrap((per["diff"].to_numpy(float), per["n"].to_numpy(float)), lambda d, n: d.sum() / n.sum(),
+                   paired=True, vectorized=False, n_resamples=2000, random_state=seed, method="percentile")
+    return {"value": value, "interval": (float(ci.confidence_interval.low), float(ci.confidence_interval.high)),
+            "n": int(per["n"].sum())}

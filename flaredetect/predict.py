@@ -9,6 +9,9 @@ Settings are checked before any file is read; the tables and ``predictions.json`
 the checkpoint (path within its run dir and sha256), the flaredetect version and every
 setting. The exit code is 0 only when every input produced its outputs; otherwise 1, with
 the failures one line each on stderr and in ``predictions.json``, the other outputs kept.
+``input`` may be a manifest and ``shard``/``num_shards`` a slice of it; a re-run skips the
+inputs already complete (``done/``; :mod:`flaredetect.inference.manifest`), and
+``flaredetect-catalog`` merges the shards' outputs into one catalog.
 """
 from __future__ import annotations
 
@@ -141,16 +144,25 @@ def predict(cfg: DictConfig) -> dict:
     meta = provenance(cfg, predictors)
     inputs = cfg.input
     inputs = list(inputs) if OmegaConf.is_list(inputs) else str(inputs)
+    shard, num_shards = int(cfg.get("shard", 0)), int(cfg.get("num_shards", 1))
+    plot = cfg.get("plot", True)
+    if plot is None:  # per-light-curve PNGs for files, not at catalog scale
+        from flaredetect.inference.manifest import is_manifest
+
+        plot = not any(is_manifest(i) for i in (inputs if isinstance(inputs, list) else [inputs]))
     result = run_prediction(predictors, inputs, out_dir, luminosity_erg_s=cfg.get("luminosity_erg_s"),
                             quality_bitmask=cfg.get("quality_bitmask", "default"), low_sigma=cfg.get("low_sigma"),
-                            plot=bool(cfg.get("plot", True)), progress=bool(cfg.get("progress", True)),
+                            plot=bool(plot), progress=bool(cfg.get("progress", True)),
+                            shard=shard, num_shards=num_shards, resume=bool(cfg.get("resume", True)),
                             cache_dir=cfg.get("cache_dir", "data/mast"), log=log.error, tic=cfg.get("tic"),
                             sector=cfg.get("sector"), meta=meta, correction=correction, catalog=catalog)
     summary = {"ckpt": [p.name for p in predictors] if len(predictors) > 1 else predictors[0].name, "out_dir": str(out_dir), **meta, **result,
-               "complete": not result["failed"]}
-    write_json(out_dir / "predictions.json", summary)
+               "shard": shard, "num_shards": num_shards, "complete": not result["failed"]}
+    write_json(out_dir / ("predictions.json" if num_shards == 1 else f"predictions_shard{shard}of{num_shards}.json"),
+               summary)
     n_events = sum(r["n_events"] for r in result["ok"])
-    print(f"\n{len(result['ok'])} light curve(s), {n_events} event(s), {len(result['failed'])} failed -> {out_dir}")
+    print(f"\n{len(result['ok'])} light curve(s), {n_events} event(s), {len(result['failed'])} failed"
+          + (f", {result['resumed']} input(s) already complete" if result["resumed"] else "") + f" -> {out_dir}")
     return summary
 
 

@@ -33,7 +33,7 @@ class Loaded(NamedTuple):
     cadenceno: np.ndarray | None = None
 
 
-_TIC = re.compile(r"^\s*(?:TIC)?[\s_-]*(\d{4,})\s*$", re.IGNORECASE)
+_TIC = re.compile(r"^\s*(?:TIC)?[\s_-]*(\d{4,})(?:\s+sector\s*(\d+))?\s*$", re.IGNORECASE)
 
 
 @dataclass
@@ -133,11 +133,18 @@ def check_cadence(lc: LightCurve, predictors) -> "Predictor":
 
 
 def parse_tic(text: str) -> int | None:
-    """TIC id from 'TIC 123456', 'tic_123456' or '123456' (not a path), else None."""
+    """TIC id from 'TIC 123456', 'tic_123456', '123456' or 'TIC 123456 sector 5' (not a
+    path), else None."""
+    target = parse_target(text)
+    return None if target is None else target[0]
+
+
+def parse_target(text: str) -> tuple[int, int | None] | None:
+    """``(TIC, sector or None)`` of a MAST target string (see :func:`parse_tic`), else None."""
     if Path(str(text)).exists():
         return None
     match = _TIC.match(str(text))
-    return int(match.group(1)) if match else None
+    return (int(match.group(1)), None if match.group(2) is None else int(match.group(2))) if match else None
 
 
 def input_index(raw_time: np.ndarray, lc: LightCurve) -> np.ndarray:
@@ -151,37 +158,47 @@ def input_index(raw_time: np.ndarray, lc: LightCurve) -> np.ndarray:
 
 def iter_targets(inputs, quality_bitmask="default", low_sigma: float | None = 5.0,
                  cache_dir: str | Path = "data/mast", tic: int | None = None,
-                 sector: int | None = None) -> Iterator[tuple[str, Callable[[], list], str | None]]:
+                 sector: int | None = None, shard: int = 0,
+                 num_shards: int = 1) -> Iterator[tuple[str, Callable[[], list], str | None]]:
     """Yield ``(name, load, stem)``; ``load()`` returns a list of :class:`Loaded` or raises
     with a one-line message; ``stem`` names a file's outputs
     (unique over all inputs, see :func:`file_stems`; None for TIC downloads, named by TIC
     and sector). Loading is deferred so a progress bar can count targets and one failure
-    never stops the others. ``tic``/``sector`` override what files say (or do not say)."""
-    from flaredetect.sources import find_light_curve_files, read_raw_light_curve
+    never stops the others. ``tic``/``sector`` override what files say (or do not say).
+    Manifests (:mod:`~flaredetect.inference.manifest`) are expanded in place; ``shard`` of
+    ``num_shards`` keeps every ``num_shards``-th input of the full list (names decided over
+    the full list)."""
     from flaredetect.data.cleaning import clean
+    from flaredetect.inference.manifest import check_shard, in_shard, is_manifest, read_manifest
+    from flaredetect.sources import find_light_curve_files, read_raw_light_curve
     from flaredetect.sources.local import LightCurveReadError, _one_line
 
+    check_shard(shard, num_shards)
     items = [inputs] if isinstance(inputs, (str, Path, int)) else list(inputs)
-    plan: list[tuple[str, object]] = []
+    expanded: list = []
     for item in items:
-        target_tic = item if isinstance(item, int) else parse_tic(str(item))
-        if target_tic is not None:
-            plan.append(("tic", target_tic))
+        expanded.extend(read_manifest(item) if not isinstance(item, int) and is_manifest(item) else [item])
+    plan: list[tuple[str, object]] = []
+    for item in expanded:
+        target = (item, None) if isinstance(item, int) else parse_target(str(item))
+        if target is not None:
+            plan.append(("tic", target))
             continue
         files = find_light_curve_files(item)
         plan.extend(("file", path) for path in files) if files else plan.append(("missing", item))
     seen: set = set()
     plan = [p for p in plan if not (p in seen or seen.add(p))]  # the same input twice is scored once
     stems = file_stems([p for kind, p in plan if kind == "file"])
+    plan = [p for k, p in enumerate(plan) if in_shard(k, shard, num_shards)]
     for kind, value in plan:
         if kind == "tic":
             def load_tic(target=value):
                 from flaredetect.sources import MastSource
 
-                lcs = MastSource([target], cache_dir=cache_dir, quality_bitmask=quality_bitmask,
-                                 low_sigma=low_sigma).fetch(target)
+                lcs = MastSource([target[0]], cache_dir=cache_dir, quality_bitmask=quality_bitmask,
+                                 low_sigma=low_sigma, sectors=target[1]).fetch(target[0])
                 return [Loaded(lc, len(lc), np.arange(len(lc))) for lc in lcs]
-            yield f"TIC {value}", load_tic, None
+            yield f"TIC {value[0]}" + (f" sector {value[1]}" if value[1] is not None else ""), load_tic, None
         elif kind == "missing":
             def missing(item=value):
                 raise LightCurveReadError(f"{item}: no light-curve file matches (FITS, .npy, directory or glob)")
@@ -238,19 +255,45 @@ def download_stem(lc: LightCurve) -> str:
     return f"tic{lc.tic:09d}_s{lc.sector:02d}"
 
 
+# settings that do not change an input's outputs (a shard re-run with another slice, more
+# threads or no progress bar still resumes)
+_NOT_OUTPUT_SETTINGS = {"shard", "num_shards", "resume", "progress", "input", "out_dir", "threads", "batch_size",
+                        "cache_dir", "paths", "hydra", "task_name"}
+
+
+def made_by_key(meta: dict | None, predictors) -> str:
+    """What an input's outputs depend on: the checkpoints' sha256 and a digest of the settings
+    that change outputs (a completion marker is only trusted when it matches)."""
+    import hashlib
+    import json
+
+    meta = meta or {}
+    shas = ",".join(d["sha256"] for d in meta.get("detectors", [meta.get("checkpoint") or {}]) if d and d.get("sha256"))
+    settings = {k: v for k, v in (meta.get("settings") or {}).items() if k not in _NOT_OUTPUT_SETTINGS}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{shas or ','.join(p.name or 'scorer' for p in predictors)}|{digest}"
+
+
 def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: str | Path, *,
                    luminosity_erg_s: float | None = None,
                    quality_bitmask="default", low_sigma: float | None = 5.0, plot: bool = True,
                    progress: bool = True, cache_dir: str | Path = "data/mast", log=print,
                    tic: int | None = None, sector: int | None = None, meta: dict | None = None,
-                   correction=None, catalog=None) -> dict:
+                   correction=None, catalog=None, shard: int = 0, num_shards: int = 1,
+                   resume: bool = False) -> dict:
     """Predict every target of ``inputs`` and write its outputs under ``out_dir`` (created
     here, before anything is read).
 
     ``predictor`` may be a list, one per cadence: each light curve is scored by the one
     trained at its cadence (:func:`check_cadence`).
 
-    Returns ``{"ok": [per light-curve summary dicts], "failed": [(name, one-line reason)]}``;
+    ``shard``/``num_shards`` score a deterministic slice of the inputs; every input's outputs
+    end with a completion marker naming the checkpoint (``meta["checkpoint"]["sha256"]``),
+    and with ``resume`` the inputs already complete for that checkpoint are skipped
+    (:mod:`~flaredetect.inference.manifest`).
+
+    Returns ``{"ok": [per light-curve summary dicts], "failed": [(name, one-line reason)],
+    "resumed": number of inputs skipped as complete}``;
     ``meta`` (provenance: checkpoint, version, settings) goes into every table's metadata;
     ``correction`` (a :class:`~flaredetect.evaluation.recovery.RecoveryCorrection`) adds each
     event's ``recovery_probability`` and recovery-corrected ``ed_corr``; ``catalog`` (a
@@ -258,17 +301,27 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
     """
     from tqdm import tqdm
 
+    from flaredetect.inference.manifest import read_marker, write_marker
     from flaredetect.inference.writers import write_outputs
     from flaredetect.sources.local import _one_line
 
     predictors = list(predictor) if isinstance(predictor, (list, tuple)) else [predictor]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    targets = list(iter_targets(inputs, quality_bitmask, low_sigma, cache_dir, tic=tic, sector=sector))
-    ok, failed = [], []
+    targets = list(iter_targets(inputs, quality_bitmask, low_sigma, cache_dir, tic=tic, sector=sector,
+                                shard=shard, num_shards=num_shards))
+    made_by = made_by_key(meta, predictors)
+    ok, failed, resumed = [], [], 0
     bar = tqdm(targets, desc="light curves", unit="lc", disable=not progress)
     for name, load, stem in bar:
         bar.set_postfix_str(Path(name).name[-40:], refresh=False)
+        key = stem or name
+        done = read_marker(out_dir, key, made_by) if resume else None
+        if done is not None:
+            ok.extend(done["light_curves"])
+            resumed += 1
+            continue
+        first = len(ok)
         try:
             loaded = load()
             for lc, n_input, index, cadenceno in loaded:
@@ -293,10 +346,12 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
                            "cadence_s": lc.cadence_seconds, "detector": predictor.name,
                            "n_events": len(events["peak_time_btjd"]), "wall_s": wall,
                            "outputs": {k: str(v) for k, v in paths.items()}})
+            write_marker(out_dir, key, {"sha256": made_by, "input": name, "light_curves": ok[first:]})
         except Exception as exc:  # one bad file is reported and skipped
+            del ok[first:]  # a target is complete or not at all
             reason = _one_line(str(exc)) or type(exc).__name__
             if name not in reason:
                 reason = f"{name}: {reason}"
             failed.append((name, reason))
             log(f"FAILED {reason}")
-    return {"ok": ok, "failed": failed}
+    return {"ok": ok, "failed": failed, "resumed": resumed}

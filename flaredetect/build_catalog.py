@@ -135,8 +135,21 @@ def build_catalog(dirs: list[str | Path], out: str | Path) -> dict:
             "flares": len(flares), "failed": len(failed), "out": str(out)}
 
 
+CATALOG_HELP = """\
+flaredetect-catalog: merge the outputs of flaredetect-predict runs (the shards of a manifest, or
+any runs) into one flare catalog: flares.parquet and flares.ecsv (every flare with its input and
+model), stars.ecsv (light curves and days searched, flares, rate and failures per star) and
+failures.ecsv; identical whatever the number of shards.
+Required: the predict output dirs (each run's out_dir) and --out.
+
+examples:
+  flaredetect-catalog outputs/catalog_s27 --out outputs/catalog_s27/merged
+  flaredetect-catalog outputs/catalog_s27 outputs/catalog_s28 --out outputs/catalog_s27_s28
+  flaredetect-catalog outputs/predict/latest --out outputs/one_run_catalog   # a single run works too"""
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="flaredetect-catalog", description=__doc__,
+    parser = argparse.ArgumentParser(prog="flaredetect-catalog", description=CATALOG_HELP,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dirs", nargs="+", type=Path, help="flaredetect-predict output dirs (out_dir of each run)")
     parser.add_argument("--out", type=Path, required=True, help="where the merged catalog goes")

@@ -24,7 +24,7 @@ HYDRA_CONFIGS = {"flaredetect-train": "train", "flaredetect-prepare": "prepare",
 # Required without being ``???`` in a config: eval needs one of two null keys; sweeps and benchmark are argparse.
 ALSO_REQUIRED = {"flaredetect-eval": ["run_dir", "ckpt"], "flaredetect-sweeps": ["sweep dirs"],
                  "flaredetect-benchmark": ["--data", "--ckpt"],
-                 "flaredetect-recovery": ["ckpt"]}
+                 "flaredetect-recovery": ["ckpt"], "flaredetect-catalog": ["predict output dirs", "--out"]}
 
 
 @pytest.fixture(autouse=True)
@@ -57,7 +57,7 @@ def examples(script: str, text: str) -> list[list[str]]:
 
 
 def test_every_console_script_is_covered():
-    assert set(SCRIPTS) == set(HYDRA_CONFIGS) | {"flaredetect-sweeps", "flaredetect-benchmark"}
+    assert set(SCRIPTS) == set(HYDRA_CONFIGS) | {"flaredetect-sweeps", "flaredetect-benchmark", "flaredetect-catalog"}
 
 
 @pytest.mark.slow  # one interpreter start (torch, Lightning imports) per script

@@ -262,6 +262,7 @@ def test_recovery_at_an_ffi_cadence_bins_the_inputs_and_reports_the_ed_limit(tmp
         GlobalHydra.instance().clear()
         with initialize_config_dir(version_base="1.3", config_dir=str(Path(__file__).resolve().parents[1] / "conf")):
             cfg = compose("recovery", overrides=["detector=threshold", f"input={tmp_path / 'in'}", "trials=3",
+                                                 "injection.per_day=2.0",
                                                  f"cadence_s={cadence}", f"out_dir={tmp_path / cadence}",
                                                  "progress=false", "by_rotation=false",
                                                  f"paths.data_dir={tmp_path / 'data'}"])
@@ -369,3 +370,17 @@ def test_paired_recall_difference_counts_the_same_flares():
     assert paired_recall_difference(a, a)["value"] == 0.0
     short = paired_recall_difference(a, b, max_fwhm_min=4.0)
     assert short["n"] == 16
+
+
+def test_ed_at_recovery_ignores_bins_of_a_few_lucky_trials():
+    import pandas as pd
+
+    from flaredetect.evaluation.recovery import ed_at_recovery
+
+    rng = np.random.default_rng(0)
+    ed = 10 ** rng.uniform(0, 3, 2000)  # 1 to 1000 s
+    recovered = rng.random(2000) < 1 / (1 + (30.0 / ed) ** 4)  # 50 % at 30 s
+    trials = pd.DataFrame({"ed_s": np.concatenate([ed, [0.02, 0.03]]), "fwhm_min": 10.0,
+                           "recovered": np.concatenate([recovered, [True, True]])})  # two lucky tiny flares
+    assert 22 < ed_at_recovery(trials) < 40
+    assert ed_at_recovery(trials, min_trials=1) < 0.1  # what a single lucky bin would claim

@@ -120,15 +120,16 @@ def recovery_summary(trials: pd.DataFrame, amplitude_sigma_bins, fwhm_bins) -> p
 
 
 def amplitude_at_recovery(trials: pd.DataFrame, level: float = 0.5, fwhm_range=(2.0, 30.0),
-                          bins=np.geomspace(0.5, 200, 25), column: str = "amplitude_sigma") -> float:
+                          bins=np.geomspace(0.5, 200, 25), column: str = "amplitude_sigma",
+                          min_trials: int = 1) -> float:
     """Amplitude (noise sigma) at which the recovery probability first reaches ``level``,
-    interpolated in log amplitude between bins, for flares with FWHM in ``fwhm_range``
-    (NaN when never reached). ``column="ed_s"`` (with ED ``bins``): the same in equivalent
-    duration, see :func:`ed_at_recovery`."""
+    interpolated in log amplitude between bins with at least ``min_trials`` trials, for
+    flares with FWHM in ``fwhm_range`` (NaN when never reached). ``column="ed_s"`` (with ED
+    ``bins``): the same in equivalent duration, see :func:`ed_at_recovery`."""
     sel = trials[(trials["fwhm_min"] >= fwhm_range[0]) & (trials["fwhm_min"] < fwhm_range[1])]
     centres = np.sqrt(bins[:-1] * bins[1:])
     idx = np.digitize(sel[column], bins) - 1
-    prob = np.array([sel["recovered"][idx == k].mean() if (idx == k).any() else np.nan
+    prob = np.array([sel["recovered"][idx == k].mean() if (idx == k).sum() >= min_trials else np.nan
                      for k in range(len(centres))])
     ok = np.isfinite(prob)
     centres, prob = centres[ok], prob[ok]
@@ -143,10 +144,12 @@ def amplitude_at_recovery(trials: pd.DataFrame, level: float = 0.5, fwhm_range=(
 
 
 def ed_at_recovery(trials: pd.DataFrame, level: float = 0.5, fwhm_range=(2.0, 30.0),
-                   bins=np.geomspace(0.01, 1e4, 31)) -> float:
+                   bins=np.geomspace(0.01, 1e4, 31), min_trials: int = 10) -> float:
     """Injected equivalent duration (s) at which the recovery probability first reaches
-    ``level`` (the completeness limit in ED that flare-frequency distributions need)."""
-    return amplitude_at_recovery(trials, level, fwhm_range, bins, column="ed_s")
+    ``level`` (the completeness limit in ED that flare-frequency distributions need), over
+    bins of at least ``min_trials`` trials: injected EDs spread over decades, so the
+    smallest-ED bins hold a handful of flares and one lucky recovery must not set the limit."""
+    return amplitude_at_recovery(trials, level, fwhm_range, bins, column="ed_s", min_trials=min_trials)
 
 
 @dataclass

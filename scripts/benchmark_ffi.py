@@ -5,6 +5,7 @@ equal false-event rate (the run's event threshold is the lowest of THRESHOLDS wh
 events per day on the uninjected light curves do not exceed the rule's).
 
     python scripts/benchmark_ffi.py --ckpt outputs/ffi_200/0 outputs/ffi_600/0 outputs/ffi_1800/0
+    python scripts/benchmark_ffi.py --tables outputs/benchmark_ffi   # the table again from its saved trials
 """
 from __future__ import annotations
 
@@ -38,11 +39,18 @@ def recovery(overrides: list[str]) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ckpt", nargs="+", required=True, help="one run per FFI cadence")
+    parser.add_argument("--ckpt", nargs="+", default=[], help="one run per FFI cadence")
+    parser.add_argument("--tables", type=Path, default=None,
+                        help="print the table from an earlier run's output dir (its recovery_trials.csv files)")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FLAREDETECT_SHARED_DATA", "../shared/data")))
     parser.add_argument("--trials", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmark_ffi"))
     args = parser.parse_args(argv)
+    if args.tables is not None:
+        print_table(json.loads((args.tables / "benchmark_ffi.json").read_text()), args.tables)
+        return 0
+    if not args.ckpt:
+        parser.error("--ckpt (one run per FFI cadence) or --tables")
 
     files = find_light_curve_files([args.data / f for f in FOLDERS])
     rows = {}
@@ -62,18 +70,34 @@ def main(argv=None) -> int:
             model["threshold"] = threshold
             if model["false_events_per_day"] <= rule["false_events_per_day"]:
                 break
-        rows[f"{cadence:g}"] = {"light_curves": len(held_out), "rule": rule, "model": model}
+        rows[f"{cadence:g}"] = {"light_curves": len(held_out), "rule": rule, "model": model,
+                                "dirs": {"rule": str(args.out / f"{cadence:g}s_rule"),
+                                         "model": str(args.out / f"{cadence:g}s_model_{model['threshold']}")}}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "benchmark_ffi.json").write_text(json.dumps(rows, indent=1, default=float))
+    print_table(rows, args.out)
+    return 0
+
+
+def print_table(rows: dict, out: Path) -> None:
+    """ED and amplitude of 50 % recovery (from each run's saved trials) and false events per day."""
+    import pandas as pd
+
+    from flaredetect.evaluation.recovery import amplitude_at_recovery, ed_at_recovery
+
     print(f"\n{'cadence':>8s} {'LCs':>4s} | {'rule: ED50 (s)':>14s} {'amp50 (sigma)':>13s} {'false/day':>9s} | "
           f"{'model: ED50 (s)':>15s} {'amp50 (sigma)':>13s} {'false/day':>9s} {'threshold':>9s}")
     for cadence, row in rows.items():
-        r, m = row["rule"], row["model"]
-        print(f"{cadence + ' s':>8s} {row['light_curves']:4d} | {r['ed_s_at_50pc_all']:14.3g} "
-              f"{r['amplitude_sigma_at_50pc_all']:13.2f} {r['false_events_per_day']:9.3f} | "
-              f"{m['ed_s_at_50pc_all']:15.3g} {m['amplitude_sigma_at_50pc_all']:13.2f} "
-              f"{m['false_events_per_day']:9.3f} {m['threshold']:9.2f}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "benchmark_ffi.json").write_text(json.dumps(rows, indent=1, default=float))
-    return 0
+        numbers = []
+        for who in ("rule", "model"):
+            directory = row.get("dirs", {}).get(who) or str(
+                out / (f"{cadence}s_rule" if who == "rule" else f"{cadence}s_model_{row['model']['threshold']}"))
+            trials = pd.read_csv(Path(directory) / "recovery_trials.csv")
+            numbers.append((ed_at_recovery(trials, 0.5, (2, 30)), amplitude_at_recovery(trials, 0.5, (2, 30)),
+                            row[who]["false_events_per_day"]))
+        (r_ed, r_amp, r_false), (m_ed, m_amp, m_false) = numbers
+        print(f"{cadence + ' s':>8s} {row['light_curves']:4d} | {r_ed:14.3g} {r_amp:13.2f} {r_false:9.3f} | "
+              f"{m_ed:15.3g} {m_amp:13.2f} {m_false:9.3f} {row['model']['threshold']:9.2f}")
 
 
 def _tic(path: Path) -> int | None:

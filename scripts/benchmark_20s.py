@@ -116,7 +116,7 @@ def main(argv=None) -> int:
         per = np.median([t for t, _ in times])
         cadences = np.median([n for _, n in times])
         print(f"\nscoring time: median {per:.2f} s per light curve of {cadences:.0f} 20-s cadences "
-              f"(~{per * 2 * 90_000 / cadences:.2f} s for a full 27-d sector of ~90,000 cadences after cleaning)")
+              f"(~{per * 90_000 / cadences:.2f} s for a full 27-d sector of ~90,000 cadences after cleaning)")
         report["scoring_seconds_per_light_curve"] = per
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, default=float))

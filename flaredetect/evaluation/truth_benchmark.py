@@ -113,7 +113,8 @@ def paired_recall_difference(trials_a: pd.DataFrame, trials_b: pd.DataFrame, min
     from scipy.stats import bootstrap
 
     key = ["light_curve", "peak_time_btjd"]
-    merged = trials_a.merge(trials_b[key + ["recovered"]], on=key, suffixes=("_a", "_b"))
+    merged = trials_a.drop_duplicates(key).merge(trials_b[key + ["recovered"]].drop_duplicates(key), on=key,
+                                                 suffixes=("_a", "_b"))  # a flare listed twice counts once
     sel = merged[merged["amplitude_sigma"] >= min_sigma]
     if max_fwhm_min is not None:
         sel = sel[sel["fwhm_min"] < max_fwhm_min]

@@ -37,13 +37,27 @@ def _mkdir(path: str) -> str:
     return str(path)
 
 
+def scaled_lr(base_lr: float, base_batch: int, batch: int, rule: str = "sqrt") -> float:
+    """The learning rate for ``batch`` from one tuned at ``base_batch``: ``linear`` (Goyal et al.
+    2017) or ``sqrt`` (Krizhevsky 2014; Hoffer et al. 2017, safer with Adam) scaling."""
+    ratio = float(batch) / float(base_batch)
+    if rule == "linear":
+        return float(base_lr) * ratio
+    if rule == "sqrt":
+        return float(base_lr) * ratio ** 0.5
+    raise ValueError(f"flaredetect.scaled_lr rule={rule!r} must be 'linear' or 'sqrt'")
+
+
 def register_resolvers() -> None:
     """``${flaredetect.mkdir:<dir>}`` creates ``<dir>`` and returns it: the Optuna study's
-    SQLite file is opened before Hydra creates any sweep folder, and SQLite cannot create one."""
+    SQLite file is opened before Hydra creates any sweep folder, and SQLite cannot create one.
+    ``${flaredetect.scaled_lr:<lr>,<batch>,${data.batch_size},sqrt}``: :func:`scaled_lr`."""
     from omegaconf import OmegaConf
 
     if not OmegaConf.has_resolver("flaredetect.mkdir"):
         OmegaConf.register_new_resolver("flaredetect.mkdir", _mkdir)
+    if not OmegaConf.has_resolver("flaredetect.scaled_lr"):
+        OmegaConf.register_new_resolver("flaredetect.scaled_lr", scaled_lr)
 
 
 # ---------------------------------------------------------------- TensorBoard HPARAMS

@@ -57,8 +57,10 @@ def flare_rows(done: dict):
     for name, record in sorted(done.items()):
         for lc in record["light_curves"]:
             table = QTable.read(lc["outputs"]["flares"], format="ascii.ecsv")
-            table["input"] = [name] * len(table)
-            table["model"] = [record["sha256"]] * len(table)
+            if not len(table):
+                continue  # a light curve without flares adds none (it is counted in stars.ecsv)
+            table["input"] = np.array([name] * len(table), dtype=str)
+            table["model"] = np.array([record["sha256"]] * len(table), dtype=str)
             tables.append(table)
     if not tables:
         return QTable()

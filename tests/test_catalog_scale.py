@@ -121,3 +121,15 @@ def test_the_slurm_launcher_composes_for_predict_shards(tmp_path):
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
     assert cfg.hydra.launcher.gpus_per_node == 1 and cfg.hydra.launcher.tasks_per_node == 1
     assert (cfg.shard, cfg.num_shards, cfg.resume) == (2, 4, True)
+
+
+def test_light_curves_without_flares_merge_into_the_catalog(tmp_path):
+    paths = [str(p) for p in _inputs(tmp_path / "in", 3)]
+    never = Predictor(scorer=lambda lc: np.zeros(len(lc), np.float32))
+    run_prediction(never, paths[:2], tmp_path / "quiet", plot=False, progress=False)
+    run_prediction(Predictor(scorer=threshold_scorer(3.0, 3)), paths[2:], tmp_path / "flaring", plot=False,
+                   progress=False)
+    counts = build_catalog([tmp_path / "quiet", tmp_path / "flaring"], tmp_path / "catalog")
+    stars = Table.read(tmp_path / "catalog" / "stars.ecsv")
+    assert counts["inputs"] == 3 and len(stars) == 3 and (stars["n_flares"][:2] == 0).all()
+    assert counts["flares"] == stars["n_flares"].sum() > 0

@@ -1,0 +1,93 @@
+"""Catalog-building throughput (issue 17): the 2-minute light curves of ../shared/data
+repeated through a manifest to --n inputs, end to end (reading, cleaning, scoring, events,
+outputs and the merged catalog) in one process, and the share of each stage measured on the
+first --profile inputs.
+
+    python scripts/benchmark_catalog.py --n 1000                 # the bundled detector
+    python scripts/benchmark_catalog.py --n 1000 --ckpt outputs/real_cv_catalog/0
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from flaredetect import Detector
+from flaredetect.build_catalog import build_catalog
+from flaredetect.data.cleaning import clean
+from flaredetect.inference import run_prediction
+from flaredetect.inference.events import extract_events
+from flaredetect.inference.writers import write_outputs
+from flaredetect.sources.local import find_light_curve_files, read_raw_light_curve
+
+FOLDERS = ["tess", "fits/spoc", "fits/custom_aperture", "fits/custom_aperture_s03-13", "tess_young"]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--ckpt", default=None)
+    parser.add_argument("--profile", type=int, default=60)
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("FLAREDETECT_SHARED_DATA", "../shared/data")))
+    args = parser.parse_args(argv)
+    files = find_light_curve_files([args.data / f for f in FOLDERS])
+    if not files:
+        raise SystemExit(f"no light curves under {args.data}")
+    predictor = Detector(args.ckpt, candidates=False).predictor
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "lcs").mkdir()
+        entries = []
+        for k in range(args.n):  # distinct names: the same input twice is scored once
+            src = files[k % len(files)]
+            link = tmp / "lcs" / f"r{k // len(files):03d}_{src.name}"
+            link.symlink_to(src)
+            entries.append(str(link))
+        manifest = tmp / "inputs.txt"
+        manifest.write_text("\n".join(entries) + "\n")
+
+        stages = {"read": 0.0, "clean": 0.0, "network": 0.0, "events": 0.0, "write": 0.0}
+        for path in entries[: args.profile]:
+            t = time.perf_counter()
+            raw = read_raw_light_curve(path)
+            stages["read"] += time.perf_counter() - t
+            t = time.perf_counter()
+            try:
+                lc = clean(raw)
+            except ValueError:
+                continue
+            stages["clean"] += time.perf_counter() - t
+            t = time.perf_counter()
+            prob = predictor.probabilities(lc)
+            stages["network"] += time.perf_counter() - t
+            t = time.perf_counter()
+            events = extract_events(lc, prob, predictor.events)
+            stages["events"] += time.perf_counter() - t
+            t = time.perf_counter()
+            write_outputs(tmp / "profile", Path(path).stem, lc, prob, events, predictor.events.threshold, plot=False)
+            stages["write"] += time.perf_counter() - t
+        total = sum(stages.values())
+
+        t0 = time.perf_counter()
+        result = run_prediction(predictor, str(manifest), tmp / "out", plot=False, progress=False,
+                                meta={"checkpoint": {"sha256": "benchmark"}})
+        t1 = time.perf_counter()
+        counts = build_catalog([tmp / "out"], tmp / "catalog")
+        t2 = time.perf_counter()
+    n_ok = len(result["ok"])
+    print(f"{args.n} inputs ({len(files)} distinct light curves), {n_ok} scored, {len(result['failed'])} failed, "
+          f"{counts['flares']} flares")
+    print(f"end to end: {t2 - t0:.1f} s = {n_ok / (t2 - t0):.2f} light curves/s (prediction {t1 - t0:.1f} s, "
+          f"merge {t2 - t1:.1f} s)")
+    print("share of a light curve's time (first %d inputs): " % args.profile
+          + ", ".join(f"{k} {v / total:.0%} ({1000 * v / args.profile:.0f} ms)" for k, v in stages.items()))
+    print(f"cadences per light curve: median {int(np.median([r['n_cadences'] for r in result['ok']]))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -90,7 +90,13 @@ def check_predict_config(cfg: DictConfig) -> None:
         problems.append(f"head={cfg.head} must be one of {list(HEADS)} (or null: what the checkpoint has)")
     if cfg.get("reduce", "mean") not in REDUCTIONS:
         problems.append(f"reduce={cfg.reduce} must be one of {list(REDUCTIONS)}")
-    for key in ("threads", "tic", "sector"):
+    from flaredetect.inference.manifest import check_shard
+
+    try:
+        check_shard(cfg.get("shard", 0), cfg.get("num_shards", 1))
+    except ValueError as err:
+        problems.append(str(err))
+    for key in ("threads", "tic", "sector", "workers"):
         value = cfg.get(key)
         if value is not None and not (_is_int(value) and value >= (1 if key == "threads" else 0)):
             problems.append(f"{key}={value} must be a non-negative integer{' >= 1' if key == 'threads' else ''} "

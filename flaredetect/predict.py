@@ -145,15 +145,17 @@ def predict(cfg: DictConfig) -> dict:
     inputs = cfg.input
     inputs = list(inputs) if OmegaConf.is_list(inputs) else str(inputs)
     shard, num_shards = int(cfg.get("shard", 0)), int(cfg.get("num_shards", 1))
-    plot = cfg.get("plot", True)
-    if plot is None:  # per-light-curve PNGs for files, not at catalog scale
-        from flaredetect.inference.manifest import is_manifest
+    from flaredetect.inference.manifest import is_manifest
 
-        plot = not any(is_manifest(i) for i in (inputs if isinstance(inputs, list) else [inputs]))
+    at_scale = any(is_manifest(i) for i in (inputs if isinstance(inputs, list) else [inputs]))
+    plot, timeseries = cfg.get("plot", True), cfg.get("timeseries", True)
+    plot = not at_scale if plot is None else plot  # per-light-curve PNGs and time series: not at catalog scale
+    timeseries = not at_scale if timeseries is None else timeseries
     result = run_prediction(predictors, inputs, out_dir, luminosity_erg_s=cfg.get("luminosity_erg_s"),
                             quality_bitmask=cfg.get("quality_bitmask", "default"), low_sigma=cfg.get("low_sigma"),
                             plot=bool(plot), progress=bool(cfg.get("progress", True)),
                             shard=shard, num_shards=num_shards, resume=bool(cfg.get("resume", True)),
+                            timeseries=bool(timeseries), workers=int(cfg.get("workers") or 0),
                             cache_dir=cfg.get("cache_dir", "data/mast"), log=log.error, tic=cfg.get("tic"),
                             sector=cfg.get("sector"), meta=meta, correction=correction, catalog=catalog)
     summary = {"ckpt": [p.name for p in predictors] if len(predictors) > 1 else predictors[0].name, "out_dir": str(out_dir), **meta, **result,

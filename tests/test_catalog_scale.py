@@ -133,3 +133,22 @@ def test_light_curves_without_flares_merge_into_the_catalog(tmp_path):
     stars = Table.read(tmp_path / "catalog" / "stars.ecsv")
     assert counts["inputs"] == 3 and len(stars) == 3 and (stars["n_flares"][:2] == 0).all()
     assert counts["flares"] == stars["n_flares"].sum() > 0
+
+
+def test_reading_threads_give_the_same_outputs_and_bad_shards_fail_before_reading(tmp_path):
+    from flaredetect.config_checks import ConfigError, check_predict_config
+    from omegaconf import OmegaConf
+
+    paths = [str(p) for p in _inputs(tmp_path / "in", 5)]
+    rule = Predictor(scorer=threshold_scorer(3.0, 3))
+    inline = run_prediction(rule, paths, tmp_path / "a", plot=False, progress=False, timeseries=False)
+    threaded = run_prediction(rule, paths, tmp_path / "b", plot=False, progress=False, timeseries=False, workers=2)
+    assert [r["name"] for r in inline["ok"]] == [r["name"] for r in threaded["ok"]] == paths
+    assert [r["n_events"] for r in inline["ok"]] == [r["n_events"] for r in threaded["ok"]]
+    assert not list((tmp_path / "a").glob("*_prob.ecsv")) and len(list((tmp_path / "a").glob("*_prob.npy"))) == 5
+    cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "predict.yaml")
+    for bad, message in (({"num_shards": 0}, "num_shards=0 must be an integer >= 1"),
+                         ({"shard": 4, "num_shards": 4}, r"shard=4 must be an integer in \[0, num_shards=4\)"),
+                         ({"workers": -1}, "workers=-1 must be a non-negative integer")):
+        with pytest.raises(ConfigError, match=message):
+            check_predict_config(OmegaConf.merge(cfg, bad))

@@ -280,14 +280,16 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
                    progress: bool = True, cache_dir: str | Path = "data/mast", log=print,
                    tic: int | None = None, sector: int | None = None, meta: dict | None = None,
                    correction=None, catalog=None, shard: int = 0, num_shards: int = 1,
-                   resume: bool = False) -> dict:
+                   resume: bool = False, timeseries: bool = True, workers: int = 0) -> dict:
     """Predict every target of ``inputs`` and write its outputs under ``out_dir`` (created
     here, before anything is read).
 
     ``predictor`` may be a list, one per cadence: each light curve is scored by the one
     trained at its cadence (:func:`check_cadence`).
 
-    ``shard``/``num_shards`` score a deterministic slice of the inputs; every input's outputs
+    ``workers`` threads read and clean the next inputs while the network scores (0: in
+    turn; at most ``2 * workers`` inputs held at once); ``timeseries`` writes each light
+    curve's ``_prob.ecsv``. ``shard``/``num_shards`` score a deterministic slice of the inputs; every input's outputs
     end with a completion marker naming the checkpoint (``meta["checkpoint"]["sha256"]``),
     and with ``resume`` the inputs already complete for that checkpoint are skipped
     (:mod:`~flaredetect.inference.manifest`).
@@ -312,18 +314,22 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
                                 shard=shard, num_shards=num_shards))
     made_by = made_by_key(meta, predictors)
     ok, failed, resumed = [], [], 0
-    bar = tqdm(targets, desc="light curves", unit="lc", disable=not progress)
-    for name, load, stem in bar:
-        bar.set_postfix_str(Path(name).name[-40:], refresh=False)
-        key = stem or name
-        done = read_marker(out_dir, key, made_by) if resume else None
+    todo = []
+    for name, load, stem in targets:
+        done = read_marker(out_dir, stem or name, made_by) if resume else None
         if done is not None:
             ok.extend(done["light_curves"])
             resumed += 1
-            continue
+        else:
+            todo.append((name, load, stem))
+    bar = tqdm(total=len(todo), desc="light curves", unit="lc", disable=not progress)
+    for (name, _, stem), loading in zip(todo, prefetched([load for _, load, _ in todo], workers)):
+        bar.update(1)
+        bar.set_postfix_str(Path(name).name[-40:], refresh=False)
+        key = stem or name
         first = len(ok)
         try:
-            loaded = load()
+            loaded = loading()
             for lc, n_input, index, cadenceno in loaded:
                 predictor = check_cadence(lc, predictors)
                 started = time.perf_counter()
@@ -341,7 +347,7 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
                                              by="peak").peak_time_btjd
                 paths = write_outputs(out_dir, lc_stem, lc, prob, events, predictor.events.threshold, aligned,
                                       table_meta, plot, input_index=index, cadenceno=cadenceno,
-                                      catalog_peaks_btjd=peaks)
+                                      catalog_peaks_btjd=peaks, timeseries=timeseries)
                 ok.append({"name": name, "tic": lc.tic, "sector": lc.sector, "n_cadences": len(lc),
                            "cadence_s": lc.cadence_seconds, "detector": predictor.name,
                            "n_events": len(events["peak_time_btjd"]), "wall_s": wall,
@@ -354,4 +360,30 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
                 reason = f"{name}: {reason}"
             failed.append((name, reason))
             log(f"FAILED {reason}")
+    bar.close()
     return {"ok": ok, "failed": failed, "resumed": resumed}
+
+
+def prefetched(loads: list, workers: int):
+    """``load`` callables in order, each wrapped so that calling it returns (or raises) its
+    result; with ``workers`` > 0 up to ``2 * workers`` of them run ahead in threads (reading
+    FITS and cleaning release the GIL in numpy/astropy while the network scores)."""
+    if workers <= 0:
+        yield from loads
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        ahead: deque = deque()
+        it = iter(loads)
+        for load in it:
+            ahead.append(pool.submit(load))
+            if len(ahead) >= 2 * workers:
+                break
+        while ahead:
+            future = ahead.popleft()
+            nxt = next(it, None)
+            if nxt is not None:
+                ahead.append(pool.submit(nxt))
+            yield future.result

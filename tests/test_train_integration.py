@@ -61,6 +61,18 @@ def test_cadence_s_is_checked_before_any_data_is_made(tmp_path):
     assert cfg.data.sources.synthetic.cadence_s == 600  # the synthetic source follows the run's cadence
 
 
+def test_large_batch_scales_the_learning_rate_with_warm_up(tmp_path):
+    from flaredetect.sweeps import scaled_lr
+
+    assert scaled_lr(3e-4, 64, 1024, "linear") == pytest.approx(4.8e-3)
+    assert scaled_lr(3e-4, 64, 1024, "sqrt") == pytest.approx(1.2e-3)
+    with pytest.raises(ValueError, match="rule='cubic' must be 'linear' or 'sqrt'"):
+        scaled_lr(3e-4, 64, 1024, "cubic")
+    cfg = compose_cfg(tmp_path, ["experiment=large_batch", "data.batch_size=4096"])
+    assert cfg.optimizer.lr == pytest.approx(3e-4 * 64) and cfg.scheduler._target_.endswith("OneCycleLR")
+    assert cfg.scheduler.max_lr == cfg.optimizer.lr and cfg.scheduler.total_steps == cfg.trainer.max_epochs
+
+
 def test_every_experiment_composes(tmp_path):
     for exp in sorted(p.stem for p in (Path(CONF) / "experiment").glob("*.yaml")):
         cfg = compose_cfg(tmp_path, [f"experiment={exp}"])

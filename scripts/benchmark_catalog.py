@@ -33,8 +33,13 @@ def main(argv=None) -> int:
     parser.add_argument("--ckpt", default=None)
     parser.add_argument("--profile", type=int, default=60)
     parser.add_argument("--workers", type=int, default=1, help="reading threads (predict's workers=)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (predict's threads=)")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FLAREDETECT_SHARED_DATA", "../shared/data")))
     args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     files = find_light_curve_files([args.data / f for f in FOLDERS])
     if not files:
         raise SystemExit(f"no light curves under {args.data}")

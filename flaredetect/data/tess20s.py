@@ -26,7 +26,7 @@ import numpy as np
 
 from flaredetect.data.cleaning import clean
 from flaredetect.data.lightcurve import Flares, LightCurve, runs
-from flaredetect.sources.local import LightCurveReadError, read_raw_csv
+from flaredetect.sources.local import LightCurveReadError, read_csv_table, read_raw_csv
 
 _NAME = re.compile(r"TIC_(\d+)_(\d+)_(\d+)_data(.*)\.csv(?:\.gz)?$", re.IGNORECASE)
 
@@ -86,15 +86,13 @@ def read_tess20s(path: str | Path, quality_bitmask: str | int | None = "default"
         One line naming the file: not a tess20s table, no flare parameters beside it, or
         too few usable cadences.
     """
-    import pandas as pd
-
     path = Path(path)
     params_path = flare_params_path(path)
     if not params_path.is_file():
         raise LightCurveReadError(f"{path}: no injected-flare parameters at {params_path}")
-    raw = read_raw_csv(path)
+    table = read_csv_table(path)
+    raw = read_raw_csv(path, table=table)
     try:
-        table = pd.read_csv(path)
         missing = {"flux", "flux_with_flares", "flareArr"} - set(table.columns)
         if missing:
             raise ValueError(f"missing columns {sorted(missing)}")

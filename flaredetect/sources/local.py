@@ -210,18 +210,26 @@ def read_raw_npy(path: str | Path, tic: int | None = None, sector: int | None = 
 _CSV_NAME = re.compile(r"tic[_-]?0*(\d+)[_-]0*(\d{1,3})[_-]", re.IGNORECASE)
 
 
-def read_raw_csv(path: str | Path, tic: int | None = None, sector: int | None = None) -> RawLightCurve:
+def read_csv_table(path: str | Path):
+    """The CSV file (gzip allowed) as a pandas DataFrame; one-line error naming the file."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path)
+    except Exception as exc:
+        raise _fail(path, f"not a readable CSV table ({type(exc).__name__}: {exc})") from exc
+
+
+def read_raw_csv(path: str | Path, tic: int | None = None, sector: int | None = None, table=None) -> RawLightCurve:
     """Un-normalised light curve from a CSV table (gzip allowed) with a time column in BTJD
     and a flux column (names in :data:`CSV_COLUMNS`); ``flux_err`` and ``quality`` are
     optional (unknown: NaN and 0). TIC and sector: arguments, else a name like
-    ``TIC_18310799_44_2_data.csv.gz`` or ``tic123_s05.csv``. The cadence is measured."""
+    ``TIC_18310799_44_2_data.csv.gz`` or ``tic123_s05.csv``. The cadence is measured.
+    ``table``: the file already read (:func:`read_csv_table`)."""
     import pandas as pd
 
     path = Path(path)
-    try:
-        table = pd.read_csv(path)
-    except Exception as exc:
-        raise _fail(path, f"not a readable CSV table ({type(exc).__name__}: {exc})") from exc
+    table = read_csv_table(path) if table is None else table
     lower = {str(c).strip().lower(): c for c in table.columns}
 
     def column(kind: str):

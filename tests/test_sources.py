@@ -271,3 +271,53 @@ def test_mast_real_download(tmp_path):
     assert list((tmp_path / "cache").rglob("*_lc.fits"))
     again = list(source.iter_light_curves())  # served from the cache
     assert np.array_equal(again[0][1].flux_rel, lc.flux_rel)
+
+
+def _same_raw(a, b) -> None:
+    assert (a.tic, a.sector, a.source, a.cadence_s) == (b.tic, b.sector, b.source, b.cadence_s)
+    for name in ("time_btjd", "flux", "flux_err", "quality", "cadenceno"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert (x is None) == (y is None), name
+        if x is not None:
+            assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=True), name
+
+
+def test_direct_fits_reader_gives_what_lightkurve_gives_on_every_shared_file(shared_data):
+    from flaredetect.sources.local import read_raw_fits, read_raw_fits_lightkurve
+
+    files = sorted(shared_data.rglob("*.fits"))
+    assert len(files) > 100
+    for path in files:
+        try:
+            expected = read_raw_fits_lightkurve(path)
+        except Exception as err:  # what lightkurve refuses, the direct reader refuses too
+            with pytest.raises(LightCurveReadError):
+                read_raw_fits(path)
+            continue
+        _same_raw(read_raw_fits(path), expected)
+
+
+def test_direct_fits_reader_matches_lightkurve_on_ffi_layouts_nan_times_and_to_fits(tmp_path):
+    from test_cadence import _write_ffi_fits
+
+    from flaredetect.sources.local import _tess_table, read_raw_fits, read_raw_fits_lightkurve
+
+    rng = np.random.default_rng(4)
+    n = 800
+    time = 2000.0 + np.arange(n) * 600.0 / 86400
+    time[[5, 6, 300]] = np.nan  # lightkurve drops rows without a time
+    layouts = {"spoc": ("NASA/Ames", {"SAP_FLUX": 10 + rng.normal(0, 1, n), "PDCSAP_FLUX": 9 + rng.normal(0, 1, n),
+                                      "PDCSAP_FLUX_ERR": np.full(n, 1.0)}),
+               "qlp": ("MIT/QLP", {"SAP_FLUX": 1 + rng.normal(0, 1e-3, n), "KSPSAP_FLUX": 1 + rng.normal(0, 1e-3, n),
+                                   "KSPSAP_FLUX_ERR": np.full(n, 1e-3)}),
+               "both": ("NASA/Ames", {"FLUX": 1 + rng.normal(0, 1e-3, n), "FLUX_ERR": np.full(n, 1e-3),
+                                      "PDCSAP_FLUX": 5 + rng.normal(0, 1, n), "PDCSAP_FLUX_ERR": np.full(n, 2.0)})}
+    for name, (origin, columns) in layouts.items():
+        path = _write_ffi_fits(tmp_path / f"{name}.fits", 600.0, origin, columns, time)
+        raw = read_raw_fits(path)
+        _same_raw(raw, read_raw_fits_lightkurve(path))
+        assert len(raw.time_btjd) == n - 3
+    from astropy.io import fits
+
+    with fits.open(tmp_path / "qlp.fits") as hdul:  # QLP files are lightkurve's to read
+        assert _tess_table(tmp_path / "qlp.fits", hdul, "KSPSAP_FLUX", None, None) is None

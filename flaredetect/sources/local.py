@@ -5,9 +5,9 @@ quality columns).
 
 Every reader returns the same normalised :class:`~flaredetect.data.lightcurve.LightCurve`
 (via :func:`flaredetect.data.cleaning.clean`), so downstream code never cares which
-format a star came from. FITS parsing is left to ``lightkurve.read``; we only pick the
-flux column deliberately (PDCSAP for SPOC files, FLUX for ``to_fits()`` files) and read
-the identifiers.
+format a star came from. Plain TESS FITS tables are read with astropy directly; anything
+else is left to ``lightkurve.read``. We pick the flux column deliberately (PDCSAP for SPOC
+files, FLUX for ``to_fits()`` files) and read the identifiers.
 """
 from __future__ import annotations
 
@@ -131,17 +131,64 @@ def _quiet_lightkurve():
         logger.setLevel(level)
 
 
-def _fits_flux_column(path: Path) -> str:
-    from astropy.io import fits
-
-    with fits.open(path, memmap=False) as hdul:
-        if len(hdul) < 2 or not hasattr(hdul[1], "columns"):
-            raise _fail(path, "no LIGHTCURVE binary table in extension 1")
-        names = {name.upper() for name in hdul[1].columns.names}
+def _flux_column_of(path: Path, hdul) -> str:
+    if len(hdul) < 2 or not hasattr(hdul[1], "columns"):
+        raise _fail(path, "no LIGHTCURVE binary table in extension 1")
+    names = {name.upper() for name in hdul[1].columns.names}
     for name in FITS_FLUX_COLUMNS:
         if name in names:
-            return name.lower()
+            return name
     raise _fail(path, f"no flux column of {list(FITS_FLUX_COLUMNS)} (columns: {sorted(names)})")
+
+
+class _Headers:
+    """``get`` from the first header holding a key (copying whole headers into a dict costs
+    more than reading the table)."""
+
+    def __init__(self, *headers) -> None:
+        self.headers = headers
+
+    def get(self, key: str, default=None):
+        return next((h[key] for h in self.headers if key in h), default)
+
+
+def _tess_table(path: Path, hdul, flux_column: str, tic, sector) -> RawLightCurve | None:
+    """The light curve straight from the FITS table when lightkurve would read it as a TESS
+    light curve (its ``detect_filetype``; times in BTJD) with no integer null values, as
+    ``lightkurve.read`` would give it (rows with a NaN time dropped, its choice of flux and
+    error columns, the primary header over the table's); None for anything else (lightkurve then reads it).
+    Five to ten times faster than building lightkurve's objects: at catalog scale the reader
+    was a fifth of the time per light curve."""
+    from lightkurve.io.detect import detect_filetype
+
+    if detect_filetype(hdul) != "TessLightCurve":
+        return None
+    hdu = hdul[1]
+    columns = {c.name.upper(): c for c in hdu.columns}
+    if "TIME" not in columns:
+        return None
+    if any(c.null is not None for name, c in columns.items() if name in ("QUALITY", "CADENCENO")):
+        return None
+    data = hdu.data
+    time = np.asarray(data[columns["TIME"].name], dtype=np.float64)
+    keep = ~np.isnan(time)
+
+    def column(name: str, dtype):
+        return np.asarray(data[columns[name].name], dtype=dtype)[keep] if name in columns else None
+
+    # lightkurve's rule: a FLUX / FLUX_ERR column, when the file has one, wins over the one asked for
+    flux = column("FLUX" if "FLUX" in columns else flux_column, np.float64)
+    flux_err = column("FLUX_ERR" if "FLUX_ERR" in columns else f"{flux_column}_ERR", np.float64)
+    quality = column("QUALITY", np.int64)
+    meta = _Headers(hdul[0].header, hdu.header)
+    name_tic, name_sector = _ids_from_name(path)
+    meta_tic = _tic_from_meta(meta)
+    tic = next((v for v in (tic, meta_tic, name_tic) if v is not None), None)
+    sector = next((v for v in (sector, meta.get("SECTOR"), name_sector) if v is not None), None)
+    return RawLightCurve(None if tic is None else int(tic), None if sector is None else int(sector), time[keep], flux,
+                         np.full_like(flux, np.nan) if flux_err is None else flux_err,
+                         np.zeros(len(flux), dtype=np.int64) if quality is None else quality, source=str(path),
+                         cadenceno=column("CADENCENO", np.int64), cadence_s=declared_cadence_s(meta))
 
 
 def read_raw_fits(path: str | Path, tic: int | None = None, sector: int | None = None) -> RawLightCurve:
@@ -149,18 +196,43 @@ def read_raw_fits(path: str | Path, tic: int | None = None, sector: int | None =
 
     All cadences are returned (``quality_bitmask='none'``); masking is the cleaner's job.
     TIC and sector: ``tic``/``sector`` if given, else the header, else the file name.
+    Plain TESS tables are read directly (:func:`_tess_table`), anything else by ``lightkurve.read``.
     """
-    import lightkurve as lk
+    from astropy.io import fits
 
     path = Path(path)
     try:
-        flux_column = _fits_flux_column(path)
+        with fits.open(path, memmap=False) as hdul:
+            flux_column = _flux_column_of(path, hdul)
+            raw = _tess_table(path, hdul, flux_column, tic, sector)
+        if raw is not None:
+            return raw
+        import lightkurve as lk
+
         with _quiet_lightkurve():
-            lk_lc = lk.read(str(path), quality_bitmask="none", flux_column=flux_column)
+            lk_lc = lk.read(str(path), quality_bitmask="none", flux_column=flux_column.lower())
     except LightCurveReadError:
         raise
     except Exception as exc:  # astropy/lightkurve raise many types for damaged files
         raise _fail(path, f"corrupted or unreadable FITS ({type(exc).__name__}: {exc})") from exc
+    return _raw_from_lightkurve_file(path, lk_lc, tic, sector)
+
+
+def read_raw_fits_lightkurve(path: str | Path, tic: int | None = None, sector: int | None = None) -> RawLightCurve:
+    """As :func:`read_raw_fits`, always through ``lightkurve.read`` (the reference the direct
+    reader is tested against)."""
+    import lightkurve as lk
+    from astropy.io import fits
+
+    path = Path(path)
+    with fits.open(path, memmap=False) as hdul:
+        flux_column = _flux_column_of(path, hdul)
+    with _quiet_lightkurve():
+        lk_lc = lk.read(str(path), quality_bitmask="none", flux_column=flux_column.lower())
+    return _raw_from_lightkurve_file(path, lk_lc, tic, sector)
+
+
+def _raw_from_lightkurve_file(path: Path, lk_lc, tic, sector) -> RawLightCurve:
     name_tic, name_sector = _ids_from_name(path)
     meta_tic = _tic_from_meta(lk_lc.meta)
     meta_sector = lk_lc.meta.get("SECTOR")

@@ -96,7 +96,7 @@ def check_predict_config(cfg: DictConfig) -> None:
         check_shard(cfg.get("shard", 0), cfg.get("num_shards", 1))
     except ValueError as err:
         problems.append(str(err))
-    for key in ("threads", "tic", "sector", "workers"):
+    for key in ("threads", "tic", "sector", "workers", "processes"):
         value = cfg.get(key)
         if value is not None and not (_is_int(value) and value >= (1 if key == "threads" else 0)):
             problems.append(f"{key}={value} must be a non-negative integer{' >= 1' if key == 'threads' else ''} "

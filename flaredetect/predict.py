@@ -156,6 +156,8 @@ def predict(cfg: DictConfig) -> dict:
                             plot=bool(plot), progress=bool(cfg.get("progress", True)),
                             shard=shard, num_shards=num_shards, resume=bool(cfg.get("resume", True)),
                             timeseries=bool(timeseries), workers=int(cfg.get("workers") or 0),
+                            processes=int(cfg.get("processes") or 0),
+                            threads=int(cfg.threads) if cfg.get("threads") else None,
                             cache_dir=cfg.get("cache_dir", "data/mast"), log=log.error, tic=cfg.get("tic"),
                             sector=cfg.get("sector"), meta=meta, correction=correction, catalog=catalog)
     summary = {"ckpt": [p.name for p in predictors] if len(predictors) > 1 else predictors[0].name, "out_dir": str(out_dir), **meta, **result,

@@ -4,6 +4,7 @@ outputs and the merged catalog) in one process, and the share of each stage meas
 first --profile inputs.
 
     python scripts/benchmark_catalog.py --n 1000                 # the bundled detector
+    python scripts/benchmark_catalog.py --n 1000 --processes 2   # two scoring processes (one torch thread each)
     python scripts/benchmark_catalog.py --n 1000 --ckpt outputs/real_cv_catalog/0
 """
 from __future__ import annotations
@@ -33,7 +34,9 @@ def main(argv=None) -> int:
     parser.add_argument("--ckpt", default=None)
     parser.add_argument("--profile", type=int, default=60)
     parser.add_argument("--workers", type=int, default=1, help="reading threads (predict's workers=)")
+    parser.add_argument("--processes", type=int, default=0, help="scoring processes (predict's processes=)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (predict's threads=)")
+    parser.add_argument("--batch-size", type=int, default=None, help="windows per network batch (predict's batch_size=)")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FLAREDETECT_SHARED_DATA", "../shared/data")))
     args = parser.parse_args(argv)
     if args.threads:
@@ -44,6 +47,8 @@ def main(argv=None) -> int:
     if not files:
         raise SystemExit(f"no light curves under {args.data}")
     predictor = Detector(args.ckpt, candidates=False).predictor
+    if args.batch_size:
+        predictor.batch_size = args.batch_size
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "lcs").mkdir()
@@ -51,7 +56,7 @@ def main(argv=None) -> int:
         for k in range(args.n):  # distinct names: the same input twice is scored once
             src = files[k % len(files)]
             link = tmp / "lcs" / f"r{k // len(files):03d}_{src.name}"
-            link.symlink_to(src)
+            link.symlink_to(src.resolve())
             entries.append(str(link))
         manifest = tmp / "inputs.txt"
         manifest.write_text("\n".join(entries) + "\n")
@@ -81,7 +86,7 @@ def main(argv=None) -> int:
 
         t0 = time.perf_counter()
         result = run_prediction(predictor, str(manifest), tmp / "out", plot=False, progress=False, timeseries=False,
-                                workers=args.workers,
+                                workers=args.workers, processes=args.processes, threads=args.threads,
                                 meta={"checkpoint": {"sha256": "benchmark"}})
         t1 = time.perf_counter()
         counts = build_catalog([tmp / "out"], tmp / "catalog")

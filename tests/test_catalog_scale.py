@@ -152,3 +152,28 @@ def test_reading_threads_give_the_same_outputs_and_bad_shards_fail_before_readin
                          ({"workers": -1}, "workers=-1 must be a non-negative integer")):
         with pytest.raises(ConfigError, match=message):
             check_predict_config(OmegaConf.merge(cfg, bad))
+
+
+def test_worker_processes_give_the_same_outputs_in_input_order_and_resume(tmp_path):
+    from flaredetect import Detector
+
+    paths = [str(p) for p in _inputs(tmp_path / "in", 4)]
+    bad = tmp_path / "in" / "broken_lc.fits"
+    bad.write_text("not a FITS file")
+    inputs = paths[:2] + [str(bad)] + paths[2:]
+    predictor = Detector(None, candidates=False).predictor
+    kw = dict(plot=False, progress=False, timeseries=False, meta={"checkpoint": {"sha256": "test"}})
+    inline = run_prediction(predictor, inputs, tmp_path / "a", **kw)
+    spawned = run_prediction(predictor, inputs, tmp_path / "b", processes=2, threads=1, **kw)
+    assert [r["name"] for r in spawned["ok"]] == [r["name"] for r in inline["ok"]] == paths
+    assert [r["n_events"] for r in spawned["ok"]] == [r["n_events"] for r in inline["ok"]]
+    assert [f for f, _ in spawned["failed"]] == [f for f, _ in inline["failed"]] == [str(bad)]
+    for a in sorted((tmp_path / "a").glob("*_flares.ecsv")):
+        ta, tb = Table.read(a), Table.read(tmp_path / "b" / a.name)
+        assert len(ta) == len(tb) and all(np.allclose(ta[c], tb[c], equal_nan=True) for c in ta.colnames
+                                          if ta[c].dtype.kind == "f")
+    again = run_prediction(predictor, inputs, tmp_path / "b", processes=2, threads=1, resume=True, **kw)
+    assert again["resumed"] == 4 and [r["name"] for r in again["ok"]] == paths
+    with pytest.raises(ValueError, match="processes=2: this detector cannot be sent to worker processes"):
+        run_prediction(Predictor(scorer=lambda lc: np.zeros(len(lc), np.float32)), inputs, tmp_path / "c",
+                       processes=2, **kw)

@@ -44,11 +44,16 @@ class SignificanceGate:
         return np.where(self.mask(lc), prob, 0.0).astype(prob.dtype, copy=False)
 
 
+def _threshold_score(lc: LightCurve, n_sigma: float, min_points: int) -> np.ndarray:
+    return threshold_flags(lc.time_btjd, lc.flux_rel, n_sigma=n_sigma, min_points=min_points).astype(np.float32)
+
+
 def threshold_scorer(n_sigma: float = 3.0, min_points: int = 3):
-    """The catalogs' rule as a per-cadence "probability": 1 on its flagged cadences, else 0."""
-    def score(lc: LightCurve) -> np.ndarray:
-        return threshold_flags(lc.time_btjd, lc.flux_rel, n_sigma=n_sigma, min_points=min_points).astype(np.float32)
-    return score
+    """The catalogs' rule as a per-cadence "probability": 1 on its flagged cadences, else 0
+    (a partial of a module function, so it pickles to predict's worker processes)."""
+    from functools import partial
+
+    return partial(_threshold_score, n_sigma=n_sigma, min_points=min_points)
 
 
 def threshold_predictor(events=None, n_sigma: float = 3.0, min_points: int = 3):

@@ -45,7 +45,8 @@ class Predictor:
     ``gate`` (a :class:`SignificanceGate`) keeps the probability only near significance
     candidates; None: the network alone. ``cadence_s``: the cadence the network was trained
     on; light curves of another cadence are refused (None: any cadence, as the 3-sigma
-    rule). ``name`` says which detector it is (its checkpoint), for the outputs.
+    rule). ``name`` says which detector it is (its checkpoint), for the outputs. ``vetter``
+    (an :class:`~flaredetect.inference.vetting.EventVetter`) keeps only the events it accepts.
     """
 
     net: nn.Module | None = None
@@ -60,6 +61,7 @@ class Predictor:
     gate: SignificanceGate | None = None
     cadence_s: float | None = None
     name: str = ""
+    vetter: object = None
 
     def __post_init__(self) -> None:
         if (self.net is None) == (self.scorer is None):
@@ -95,6 +97,8 @@ class Predictor:
         check_cadence(lc, [self])
         prob = self.probabilities(lc)
         events = extract_events(lc, prob, self.events, luminosity_erg_s)
+        if self.vetter is not None:
+            events = self.vetter.filter(lc, prob, events)
         if correction is not None:
             events["recovery_probability"], events["ed_corr"] = correction.correct(events["amplitude"], events["ed_s"])
         return prob, events
@@ -274,13 +278,69 @@ def made_by_key(meta: dict | None, predictors) -> str:
     return f"{shas or ','.join(p.name or 'scorer' for p in predictors)}|{digest}"
 
 
+@dataclass
+class _Job:
+    """What scoring one input needs besides the input: shared by threads, pickled to processes."""
+
+    predictors: list
+    out_dir: Path
+    made_by: str
+    luminosity_erg_s: float | None = None
+    meta: dict | None = None
+    correction: object = None
+    catalog: object = None
+    plot: bool = True
+    timeseries: bool = True
+
+
+def predict_target(name: str, load: Callable, stem: str | None, job: _Job) -> tuple[list[dict], tuple | None]:
+    """Score one input (every light curve it holds) and write its outputs and completion
+    marker: ``(per light-curve summaries, None)``, or ``([], (name, one-line reason))`` when
+    anything fails (a target is complete or not at all)."""
+    from flaredetect.inference.manifest import write_marker
+    from flaredetect.inference.writers import write_outputs
+    from flaredetect.sources.local import _one_line
+
+    ok = []
+    try:
+        loaded = load()
+        for lc, n_input, index, cadenceno in loaded:
+            predictor = check_cadence(lc, job.predictors)
+            started = time.perf_counter()
+            prob, events = predictor.predict(lc, job.luminosity_erg_s, job.correction)
+            wall = time.perf_counter() - started
+            aligned = np.full(n_input, np.nan, dtype=np.float32)
+            aligned[index] = prob
+            table_meta = {**(job.meta or {}), "input": name, "threshold": predictor.events.threshold,
+                          "head": predictor.head, "candidates": asdict(predictor.gate) if predictor.gate else None,
+                          "detector": predictor.name, "detector_cadence_s": predictor.cadence_s}
+            lc_stem = stem if stem is not None and len(loaded) == 1 else download_stem(lc)
+            peaks = None
+            if job.catalog is not None and lc.tic is not None and lc.tic in job.catalog:
+                peaks = job.catalog.for_star(lc.tic, float(lc.time_btjd.min()), float(lc.time_btjd.max()),
+                                             by="peak").peak_time_btjd
+            paths = write_outputs(job.out_dir, lc_stem, lc, prob, events, predictor.events.threshold, aligned,
+                                  table_meta, job.plot, input_index=index, cadenceno=cadenceno,
+                                  catalog_peaks_btjd=peaks, timeseries=job.timeseries)
+            ok.append({"name": name, "tic": lc.tic, "sector": lc.sector, "n_cadences": len(lc),
+                       "cadence_s": lc.cadence_seconds, "detector": predictor.name,
+                       "n_events": len(events["peak_time_btjd"]), "wall_s": wall,
+                       "outputs": {k: str(v) for k, v in paths.items()}})
+        write_marker(job.out_dir, stem or name, {"sha256": job.made_by, "input": name, "light_curves": ok})
+    except Exception as exc:  # one bad file is reported and skipped
+        reason = _one_line(str(exc)) or type(exc).__name__
+        return [], (name, reason if name in reason else f"{name}: {reason}")
+    return ok, None
+
+
 def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: str | Path, *,
                    luminosity_erg_s: float | None = None,
                    quality_bitmask="default", low_sigma: float | None = 5.0, plot: bool = True,
                    progress: bool = True, cache_dir: str | Path = "data/mast", log=print,
                    tic: int | None = None, sector: int | None = None, meta: dict | None = None,
                    correction=None, catalog=None, shard: int = 0, num_shards: int = 1,
-                   resume: bool = False, timeseries: bool = True, workers: int = 0) -> dict:
+                   resume: bool = False, timeseries: bool = True, workers: int = 0,
+                   processes: int = 0, threads: int | None = None) -> dict:
     """Predict every target of ``inputs`` and write its outputs under ``out_dir`` (created
     here, before anything is read).
 
@@ -288,14 +348,18 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
     trained at its cadence (:func:`check_cadence`).
 
     ``workers`` threads read and clean the next inputs while the network scores (0: in
-    turn; at most ``2 * workers`` inputs held at once); ``timeseries`` writes each light
+    turn; at most ``2 * workers`` inputs held at once). ``processes`` > 1 instead scores
+    inputs in that many worker processes, each with its own copy of the model and
+    ``threads`` torch threads (default: the CPU's threads shared out); on a few CPU cores
+    this beats threads, because the network's small matrices do not scale over threads.
+    Outputs are the same either way. ``timeseries`` writes each light
     curve's ``_prob.ecsv``. ``shard``/``num_shards`` score a deterministic slice of the inputs; every input's outputs
     end with a completion marker naming the checkpoint (``meta["checkpoint"]["sha256"]``),
     and with ``resume`` the inputs already complete for that checkpoint are skipped
     (:mod:`~flaredetect.inference.manifest`).
 
     Returns ``{"ok": [per light-curve summary dicts], "failed": [(name, one-line reason)],
-    "resumed": number of inputs skipped as complete}``;
+    "resumed": number of inputs skipped as complete}``, in input order;
     ``meta`` (provenance: checkpoint, version, settings) goes into every table's metadata;
     ``correction`` (a :class:`~flaredetect.evaluation.recovery.RecoveryCorrection`) adds each
     event's ``recovery_probability`` and recovery-corrected ``ed_corr``; ``catalog`` (a
@@ -303,65 +367,92 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
     """
     from tqdm import tqdm
 
-    from flaredetect.inference.manifest import read_marker, write_marker
-    from flaredetect.inference.writers import write_outputs
-    from flaredetect.sources.local import _one_line
+    from flaredetect.inference.manifest import read_marker
 
+    if int(processes) < 0:
+        raise ValueError(f"processes={processes} must be >= 0")
     predictors = list(predictor) if isinstance(predictor, (list, tuple)) else [predictor]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    targets = list(iter_targets(inputs, quality_bitmask, low_sigma, cache_dir, tic=tic, sector=sector,
-                                shard=shard, num_shards=num_shards))
+    target_args = dict(inputs=inputs, quality_bitmask=quality_bitmask, low_sigma=low_sigma, cache_dir=cache_dir,
+                       tic=tic, sector=sector, shard=shard, num_shards=num_shards)
+    targets = list(iter_targets(**target_args))
     made_by = made_by_key(meta, predictors)
+    job = _Job(predictors, out_dir, made_by, luminosity_erg_s, meta, correction, catalog, plot, timeseries)
     ok, failed, resumed = [], [], 0
     todo = []
-    for name, load, stem in targets:
+    for k, (name, load, stem) in enumerate(targets):
         done = read_marker(out_dir, stem or name, made_by) if resume else None
         if done is not None:
             ok.extend(done["light_curves"])
             resumed += 1
         else:
-            todo.append((name, load, stem))
+            todo.append(k)
+    if int(processes) > 1 and len(todo) > 1:
+        results = in_processes(job, target_args, todo, int(processes), threads)
+    else:
+        loads = prefetched([targets[k][1] for k in todo], workers)
+        results = (predict_target(targets[k][0], loading, targets[k][2], job) for k, loading in zip(todo, loads))
     bar = tqdm(total=len(todo), desc="light curves", unit="lc", disable=not progress)
-    for (name, _, stem), loading in zip(todo, prefetched([load for _, load, _ in todo], workers)):
+    for k, (summaries, failure) in zip(todo, results):
         bar.update(1)
-        bar.set_postfix_str(Path(name).name[-40:], refresh=False)
-        key = stem or name
-        first = len(ok)
-        try:
-            loaded = loading()
-            for lc, n_input, index, cadenceno in loaded:
-                predictor = check_cadence(lc, predictors)
-                started = time.perf_counter()
-                prob, events = predictor.predict(lc, luminosity_erg_s, correction)
-                wall = time.perf_counter() - started
-                aligned = np.full(n_input, np.nan, dtype=np.float32)
-                aligned[index] = prob
-                table_meta = {**(meta or {}), "input": name, "threshold": predictor.events.threshold,
-                              "head": predictor.head, "candidates": asdict(predictor.gate) if predictor.gate else None,
-                              "detector": predictor.name, "detector_cadence_s": predictor.cadence_s}
-                lc_stem = stem if stem is not None and len(loaded) == 1 else download_stem(lc)
-                peaks = None
-                if catalog is not None and lc.tic is not None and lc.tic in catalog:
-                    peaks = catalog.for_star(lc.tic, float(lc.time_btjd.min()), float(lc.time_btjd.max()),
-                                             by="peak").peak_time_btjd
-                paths = write_outputs(out_dir, lc_stem, lc, prob, events, predictor.events.threshold, aligned,
-                                      table_meta, plot, input_index=index, cadenceno=cadenceno,
-                                      catalog_peaks_btjd=peaks, timeseries=timeseries)
-                ok.append({"name": name, "tic": lc.tic, "sector": lc.sector, "n_cadences": len(lc),
-                           "cadence_s": lc.cadence_seconds, "detector": predictor.name,
-                           "n_events": len(events["peak_time_btjd"]), "wall_s": wall,
-                           "outputs": {k: str(v) for k, v in paths.items()}})
-            write_marker(out_dir, key, {"sha256": made_by, "input": name, "light_curves": ok[first:]})
-        except Exception as exc:  # one bad file is reported and skipped
-            del ok[first:]  # a target is complete or not at all
-            reason = _one_line(str(exc)) or type(exc).__name__
-            if name not in reason:
-                reason = f"{name}: {reason}"
-            failed.append((name, reason))
-            log(f"FAILED {reason}")
+        bar.set_postfix_str(Path(targets[k][0]).name[-40:], refresh=False)
+        ok.extend(summaries)
+        if failure is not None:
+            failed.append(failure)
+            log(f"FAILED {failure[1]}")
     bar.close()
     return {"ok": ok, "failed": failed, "resumed": resumed}
+
+
+_CHILD: dict = {}
+
+
+def _start_child(job: _Job, target_args: dict, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _CHILD["job"], _CHILD["targets"] = job, list(iter_targets(**target_args))
+
+
+def _child_predict(k: int) -> tuple[list[dict], tuple | None]:
+    name, load, stem = _CHILD["targets"][k]
+    return predict_target(name, load, stem, _CHILD["job"])
+
+
+def in_processes(job: _Job, target_args: dict, todo: list[int], processes: int, threads: int | None = None):
+    """``predict_target`` of the targets ``todo`` in ``processes`` spawned processes, yielded
+    in order with at most ``4 * processes`` in flight (memory stays bounded whatever the
+    number of inputs). Each process expands the inputs itself (load functions do not pickle)
+    and gets the job (model included) once."""
+    import multiprocessing
+    import os
+    import pickle
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    try:
+        pickle.dumps(job)
+    except Exception as exc:
+        raise ValueError(f"processes={processes}: this detector cannot be sent to worker processes "
+                         f"({type(exc).__name__}: {exc}); use processes=0") from None
+    if threads is None:
+        threads = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+                      // processes)
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start_child,
+                             initargs=(job, target_args, int(threads))) as pool:
+        ahead: deque = deque()
+        it = iter(todo)
+        for k in it:
+            ahead.append(pool.submit(_child_predict, k))
+            if len(ahead) >= 4 * processes:
+                break
+        while ahead:
+            future = ahead.popleft()
+            nxt = next(it, None)
+            if nxt is not None:
+                ahead.append(pool.submit(_child_predict, nxt))
+            yield future.result()
 
 
 def prefetched(loads: list, workers: int):

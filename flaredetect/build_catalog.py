@@ -56,6 +56,8 @@ def flare_rows(done: dict):
     tables = []
     for name, record in sorted(done.items()):
         for lc in record["light_curves"]:
+            if lc.get("n_events") == 0:
+                continue  # nothing to read (parsing a table's header is most of the merge's time)
             table = QTable.read(lc["outputs"]["flares"], format="ascii.ecsv")
             if not len(table):
                 continue  # a light curve without flares adds none (it is counted in stars.ecsv)

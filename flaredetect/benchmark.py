@@ -117,6 +117,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--tune-events", action="store_true",
                         help="choose each fold's event threshold and min_snr on the labelled light curves of the "
                              "stars it trained on (nested: never on the stars it scores)")
+    parser.add_argument("--vet-events", action="store_true",
+                        help="an event-level second stage: each fold's network events go through a classifier "
+                             "fitted on the events the other folds scored (nested; flaredetect/inference/vetting.py)")
     parser.add_argument("--threshold", type=float, default=None, help="override events.threshold")
     parser.add_argument("--min-cadences", type=int, default=None, help="override events.min_cadences")
     parser.add_argument("--min-snr", type=float, default=None, help="override events.min_snr (white-noise sigma)")
@@ -131,6 +134,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.tune_events and (args.calibration_stars or args.threshold is not None or args.min_snr is not None):
         parser.error("--tune-events chooses threshold and min_snr itself: not with --calibration-stars, "
                      "--threshold or --min-snr")
+    if args.vet_events and (args.tune_events or not args.ckpt or len(args.ckpt) < 2):
+        parser.error("--vet-events needs the folds of a cross-validation (--ckpt with two or more runs), "
+                     "not with --tune-events")
     if args.stride is not None and args.stride < 1:
         parser.error(f"--stride={args.stride} must be >= 1")
     return args
@@ -175,8 +181,16 @@ def main(argv=None) -> int:
                                                 tuning=([i for i in labelled if _tic_of(i.path) in skip], catalogs)
                                                 if args.tune_events else None),
                       skip) for ckpt, net, geometry, skip in runs]
+            if folds and args.vet_events and role == "model":
+                from flaredetect.evaluation.vetting_cv import collect_events, fit_fold_vetters, vetted_folds
+
+                records = collect_events(folds, sets, catalogs)
+                vetters = fit_fold_vetters(records, [name for name, _, _ in folds])
+                report[f"event vetters ({head} head)"] = {name: v.info for name, v in vetters.items()}
+                folds = vetted_folds(folds, vetters)
             if folds:
                 how = "the network alone" if gate is None else "vetting significance candidates"
+                how += ", events vetted" if args.vet_events and role == "model" else ""
                 report[f"{role} ({head} head)"], scored[role, head] = score_detector(
                     f"{role}, {head} head, {how}", folds, sets, catalogs, **options)
     baseline = threshold_predictor(events)

@@ -110,6 +110,13 @@ def threshold_flags(time_btjd: np.ndarray, flux_rel: np.ndarray, n_sigma: float 
 
     Returns a boolean array aligned with ``time_btjd``.
     """
+    return threshold_residuals(time_btjd, flux_rel, n_sigma, min_points, window_days)[1]
+
+
+def threshold_residuals(time_btjd: np.ndarray, flux_rel: np.ndarray, n_sigma: float = 3.0, min_points: int = 3,
+                        window_days: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(residual in sigma, flags)`` of :func:`threshold_flags`: the flux minus the rule's
+    final running median in units of its robust sigma (NaN where unknown), and its flags."""
     _check_args(n_sigma, min_points)
     time = np.asarray(time_btjd, dtype=np.float64)
     flux = np.asarray(flux_rel, dtype=np.float64)
@@ -118,9 +125,10 @@ def threshold_flags(time_btjd: np.ndarray, flux_rel: np.ndarray, n_sigma: float 
     if window_days is not None and not window_days > 0:
         raise ValueError(f"window_days={window_days} must be > 0 (or None to choose it from the light curve)")
     flags = np.zeros(time.size, dtype=bool)
+    z = np.full(time.size, np.nan)
     ok = np.isfinite(time) & np.isfinite(flux)
     if ok.sum() < max(min_points, 3):
-        return flags
+        return z, flags
     order = np.flatnonzero(ok)[np.argsort(time[ok], kind="stable")]
     t, f = time[order], flux[order]
     width = float(window_days) if window_days is not None else variability_window_days(t, f)
@@ -133,12 +141,13 @@ def threshold_flags(time_btjd: np.ndarray, flux_rel: np.ndarray, n_sigma: float 
         good = np.isfinite(masked) & np.isfinite(resid)
         sigma = MAD_TO_SIGMA * np.median(np.abs(resid[good] - np.median(resid[good]))) if good.any() else np.nan
         if not np.isfinite(sigma) or sigma <= 0:
-            return flags
+            return z, flags
         above = np.nan_to_num(resid, nan=-np.inf) > n_sigma * sigma
         run_flags = _runs_at_least(above, contiguous, min_points)
         masked = np.where(run_flags, np.nan, f)
     flags[order] = run_flags
-    return flags
+    z[order] = resid / sigma
+    return z, flags
 
 
 def threshold_window_scores(flux_rel_windows: np.ndarray, n_sigma: float = 3.0, min_points: int = 3) -> np.ndarray:

@@ -1,0 +1,76 @@
+"""The event-level second stage: features, labels, threshold choice, and the nested folds."""
+import numpy as np
+import pytest
+
+from flaredetect.data.synthetic import generate_light_curve
+from flaredetect.evaluation.vetting_cv import fit_fold_vetters
+from flaredetect.inference.candidates import threshold_predictor
+from flaredetect.inference.events import EventParams
+from flaredetect.inference.vetting import FEATURE_NAMES, EventVetter, best_f1_threshold, event_features, event_labels
+
+
+def _proposals(seed: int):
+    """A synthetic star's events from a loose rule (2 sigma, 1 cadence: mostly noise) and their truth."""
+    lc = generate_light_curve(seed, tic=1000 + seed, sector=2)
+    predictor = threshold_predictor(EventParams(), n_sigma=2.0, min_points=1)
+    prob, events = predictor.predict(lc)
+    peaks = lc.flares.peak_time_btjd[lc.flares.detectable] if len(lc.flares.peak_time_btjd) else np.zeros(0)
+    true, covered = event_labels(events, peaks, lc.cadence_d)
+    return lc, prob, events, true, covered, len(peaks)
+
+
+def _f1(true, covered, keep, n_flares):
+    precision = true[keep].mean() if keep.any() else 0.0
+    recall = covered[keep & true].sum() / n_flares
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def test_event_features_measure_each_event_and_labels_follow_the_truth():
+    lc, prob, events, true, covered, n_flares = _proposals(3)
+    features = event_features(lc, prob, events)
+    assert features.shape == (len(events["peak_time_btjd"]), len(FEATURE_NAMES)) and np.isfinite(features).all()
+    assert true.any() and (~true).any() and (covered[true] >= 1).all() and (covered[~true] == 0).all()
+    run = features[:, FEATURE_NAMES.index("rule_run_3sigma")]
+    assert np.median(run[true]) > np.median(run[~true])  # flares hold consecutive 3-sigma cadences, noise does not
+    assert event_features(lc, prob, {k: np.asarray(v)[:0] for k, v in events.items()}).shape == (0, len(FEATURE_NAMES))
+
+
+def test_best_threshold_maximises_event_f1_with_unproposed_flares_counted():
+    score = np.array([0.9, 0.8, 0.7, 0.2, 0.1])
+    true = np.array([True, True, False, True, False])
+    covered = true.astype(int)
+    threshold, f1 = best_f1_threshold(score, true, covered, n_flares=4)
+    assert threshold == pytest.approx(0.2) and f1 == pytest.approx(0.75)  # P 3/4, R 3/4 beats P 1, R 1/2
+    threshold, f1 = best_f1_threshold(score, true, covered, n_flares=8)  # 4 flares never proposed
+    assert threshold == pytest.approx(0.2) and f1 == pytest.approx(2 * 0.75 * 0.375 / 1.125)
+
+
+def test_vetter_fitted_on_other_stars_raises_event_f1_on_a_held_out_star():
+    stars = [_proposals(seed) for seed in range(11)]
+    train, test = stars[:8], stars[8:]
+    vetter = EventVetter.fit(np.concatenate([event_features(lc, p, e) for lc, p, e, *_ in train]),
+                             np.concatenate([s[3] for s in train]), np.concatenate([s[4] for s in train]),
+                             np.concatenate([np.full(len(s[3]), s[0].tic) for s in train]),
+                             sum(s[5] for s in train))
+    assert 0 < vetter.threshold < 1 and vetter.info["out_of_fold_f1"] > 0
+    keeps = []
+    for lc, prob, events, *_ in test:
+        kept = vetter.filter(lc, prob, events)
+        assert set(kept) == set(events) | {"vet_prob"} and (kept["vet_prob"] >= vetter.threshold).all()
+        keeps.append(np.isin(events["peak_index"], kept["peak_index"]))
+    true, covered = np.concatenate([s[3] for s in test]), np.concatenate([s[4] for s in test])
+    n_flares = sum(s[5] for s in test)
+    assert n_flares > 0
+    before, after = _f1(true, covered, np.ones_like(true), n_flares), _f1(true, covered, np.concatenate(keeps), n_flares)
+    assert after > before + 0.2, (before, after)
+
+
+def test_fold_vetters_never_learn_from_the_fold_they_vet():
+    stars = [_proposals(seed) for seed in range(6)]
+    records = [{"fold": f"f{k % 3}", "tic": lc.tic, "features": event_features(lc, p, e), "true": t, "covered": c,
+                "n_flares": n} for k, (lc, p, e, t, c, n) in enumerate(stars)]
+    vetters = fit_fold_vetters(records, ["f0", "f1", "f2"], out=lambda *_: None)
+    for name, vetter in vetters.items():
+        assert vetter.info["events"] == sum(len(r["true"]) for r in records if r["fold"] != name)
+    with pytest.raises(ValueError, match="at least two folds"):
+        fit_fold_vetters([dict(r, fold="only") for r in records], ["only"], out=lambda *_: None)

@@ -30,7 +30,7 @@ import torch
 from omegaconf import OmegaConf
 
 from flaredetect import CONFIG_DIR
-from flaredetect.evaluation.catalog_benchmark import (compare, labelled_light_curves, legacy_light_curve_sets,
+from flaredetect.evaluation.catalog_benchmark import (catalog_agreement, compare, labelled_light_curves, legacy_light_curve_sets,
                                                       read_benchmark_catalogs, score_detector,
                                                       threshold_window_scores, trained_tics, tune_event_settings)
 from flaredetect.inference import EventParams, Predictor, SignificanceGate, load_net, window_geometry
@@ -193,6 +193,13 @@ def main(argv=None) -> int:
                 how += ", events vetted" if args.vet_events and role == "model" else ""
                 report[f"{role} ({head} head)"], scored[role, head] = score_detector(
                     f"{role}, {head} head, {how}", folds, sets, catalogs, **options)
+    agreement = catalog_agreement(sets, catalogs)
+    if agreement["light_curves"]:
+        report["catalog agreement"] = agreement
+        print(f"\n=== the catalogs against each other, on the {agreement['light_curves']} light curves both label: "
+              f"the ultracool-dwarf table's {agreement['ucd_flares']} flares scored against Günther's "
+              f"{agreement['guenther_flares']}: precision {agreement['precision']:.2f}, recall {agreement['recall']:.2f}, "
+              f"event F1 {agreement['f1']:.2f} (what one published catalog reaches against another)")
     baseline = threshold_predictor(events)
     report["threshold 3-sigma"], scored_threshold = score_detector(
         "3-sigma rule (flags as probabilities; AUROC/AP from its continuous window score)",

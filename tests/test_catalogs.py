@@ -235,3 +235,31 @@ def test_no_usable_peak_time_or_tic_stops_the_read(tmp_path):
         read_guenther2020(_guenther_rows(tmp_path / "all_text.csv", ["noon", "dusk"]))
     with pytest.raises(ValueError, match=r"no_tic\.csv: column 'TIC': 1 of 2 row\(s\) have no usable TIC \(rows 2"):
         read_guenther2020(_guenther_rows(tmp_path / "no_tic.csv", [2458400.5, 2458401.0], tic=[7, "TIC?"]))
+
+
+def test_catalog_agreement_scores_one_catalog_against_another_on_the_light_curves_both_label():
+    from pathlib import Path
+
+    from flaredetect.data.lightcurve import Flares, LightCurve
+    from flaredetect.evaluation.catalog_benchmark import LabelledLightCurve, catalog_agreement
+
+    n = 5000
+    time = 1400.0 + np.arange(n) * CADENCE_DAYS
+    lc = LightCurve(tic=7, sector=2, time_btjd=time, flux_rel=np.zeros(n), flux_err=np.full(n, 1e-3),
+                    quality=np.zeros(n, np.int64))
+
+    def flares(peaks):
+        peaks = np.asarray(peaks, dtype=float)
+        return Flares(peak_time_btjd=peaks, amplitude=np.full(len(peaks), 0.01), fwhm_days=np.full(len(peaks), np.nan),
+                      start_time_btjd=peaks, stop_time_btjd=peaks, event_id=np.arange(len(peaks)),
+                      ed_s=np.full(len(peaks), np.nan), energy_erg=np.full(len(peaks), np.nan),
+                      detectable=np.ones(len(peaks), bool))
+    a = [1401.0, 1402.0, 1403.0, 1404.0]  # the sensitive catalog lists four flares
+    b = [1401.0 + 2 * CADENCE_DAYS, 1403.0, 1405.0]  # the other finds two of them, and one they do not share
+    catalogs = {"a": (FlareCatalog({7: flares(a)}), None), "b": (FlareCatalog({7: flares(b)}), None)}
+    sets = {"both": [LabelledLightCurve(Path("x"), "both", ("a", "b"))],
+            "one": [LabelledLightCurve(Path("y"), "one", ("a",))]}  # labelled by one catalog: not counted
+    got = catalog_agreement(sets, catalogs, a="a", b="b", read=lambda path: lc)
+    assert (got["light_curves"], got["a_flares"], got["b_flares"]) == (1, 4, 3)
+    assert got["precision"] == pytest.approx(2 / 3) and got["recall"] == pytest.approx(0.5)
+    assert got["f1"] == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))

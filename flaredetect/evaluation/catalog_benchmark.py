@@ -142,6 +142,37 @@ def catalog_flares(lc: LightCurve, names, catalogs) -> tuple[Flares, np.ndarray]
     return flares, (np.concatenate(ignore) if ignore else np.zeros(0))
 
 
+def catalog_agreement(sets: dict, catalogs: dict, a: str = "guenther", b: str = "ucd", read=None) -> dict:
+    """How two catalogs agree on the light curves both label: catalog ``b``'s flares scored as
+    if they were a detector's events against catalog ``a`` (the benchmark's matching, 3
+    cadences), pooled. The F1 two published catalogs reach against each other bounds what
+    any detector can reach against either (or their union)."""
+    if read is None:
+        from flaredetect.sources import read_light_curve as read
+    counts = {"light_curves": 0, f"{a}_flares": 0, f"{b}_flares": 0, f"{a}_found_by_{b}": 0, f"{b}_true": 0}
+    for items in sets.values():
+        for item in items:
+            if not {a, b} <= set(item.catalogs):
+                continue
+            try:
+                lc = read(item.path)
+            except ValueError:
+                continue
+            truth, _ = catalog_flares(lc, [a], catalogs)
+            other, _ = catalog_flares(lc, [b], catalogs)
+            recovered, true_event = match_events(other.peak_time_btjd, other.peak_time_btjd, truth.peak_time_btjd,
+                                                 cadence_d=lc.cadence_d)
+            counts["light_curves"] += 1
+            counts[f"{a}_flares"] += len(truth.peak_time_btjd)
+            counts[f"{b}_flares"] += len(other.peak_time_btjd)
+            counts[f"{a}_found_by_{b}"] += int(recovered.sum())
+            counts[f"{b}_true"] += int(true_event.sum())
+    precision = counts[f"{b}_true"] / counts[f"{b}_flares"] if counts[f"{b}_flares"] else float("nan")
+    recall = counts[f"{a}_found_by_{b}"] / counts[f"{a}_flares"] if counts[f"{a}_flares"] else float("nan")
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else float("nan")
+    return {**counts, "precision": precision, "recall": recall, "f1": f1}
+
+
 def drop_events_on(events: dict, peaks_btjd: np.ndarray, flare_peaks_btjd: np.ndarray) -> dict:
     """``events`` without those that cover only a not-to-count candidate (no catalogued flare)."""
     if not len(peaks_btjd) or not len(events["start_time_btjd"]):

@@ -428,7 +428,6 @@ def in_processes(job: _Job, target_args: dict, todo: list[int], processes: int, 
     import multiprocessing
     import os
     import pickle
-    from collections import deque
     from concurrent.futures import ProcessPoolExecutor
 
     try:
@@ -441,18 +440,27 @@ def in_processes(job: _Job, target_args: dict, todo: list[int], processes: int, 
                       // processes)
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start_child,
                              initargs=(job, target_args, int(threads))) as pool:
-        ahead: deque = deque()
-        it = iter(todo)
-        for k in it:
-            ahead.append(pool.submit(_child_predict, k))
-            if len(ahead) >= 4 * processes:
-                break
-        while ahead:
-            future = ahead.popleft()
-            nxt = next(it, None)
-            if nxt is not None:
-                ahead.append(pool.submit(_child_predict, nxt))
+        for future in submitted_in_order(pool, _child_predict, todo, 4 * processes):
             yield future.result()
+
+
+def submitted_in_order(pool, fn: Callable, items, in_flight: int):
+    """Futures of ``fn(item)`` for ``items``, in order, with at most ``in_flight`` submitted
+    ahead of the one yielded (memory stays bounded whatever the number of items)."""
+    from collections import deque
+
+    ahead: deque = deque()
+    it = iter(items)
+    for item in it:
+        ahead.append(pool.submit(fn, item))
+        if len(ahead) >= in_flight:
+            break
+    while ahead:
+        future = ahead.popleft()
+        nxt = next(it, None)
+        if nxt is not None:
+            ahead.append(pool.submit(fn, nxt))
+        yield future
 
 
 def prefetched(loads: list, workers: int):
@@ -462,19 +470,8 @@ def prefetched(loads: list, workers: int):
     if workers <= 0:
         yield from loads
         return
-    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        ahead: deque = deque()
-        it = iter(loads)
-        for load in it:
-            ahead.append(pool.submit(load))
-            if len(ahead) >= 2 * workers:
-                break
-        while ahead:
-            future = ahead.popleft()
-            nxt = next(it, None)
-            if nxt is not None:
-                ahead.append(pool.submit(nxt))
+        for future in submitted_in_order(pool, lambda load: load(), loads, 2 * workers):
             yield future.result

@@ -30,8 +30,8 @@ import torch
 from omegaconf import OmegaConf
 
 from flaredetect import CONFIG_DIR
-from flaredetect.evaluation.catalog_benchmark import (catalog_agreement, compare, labelled_light_curves, legacy_light_curve_sets,
-                                                      read_benchmark_catalogs, score_detector,
+from flaredetect.evaluation.catalog_benchmark import (catalog_agreement, compare, labelled_light_curves,
+                                                      legacy_light_curve_sets, read_benchmark_catalogs, score_detector,
                                                       threshold_window_scores, trained_tics, tune_event_settings)
 from flaredetect.inference import EventParams, Predictor, SignificanceGate, load_net, window_geometry
 from flaredetect.inference.calibrate import calibrate_events

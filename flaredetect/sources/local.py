@@ -181,22 +181,29 @@ def _tess_table(path: Path, hdul, flux_column: str, tic, sector) -> RawLightCurv
     flux_err = column("FLUX_ERR" if "FLUX_ERR" in columns else f"{flux_column}_ERR", np.float64)
     quality = column("QUALITY", np.int64)
     meta = _Headers(hdul[0].header, hdu.header)
-    name_tic, name_sector = _ids_from_name(path)
-    meta_tic = _tic_from_meta(meta)
-    tic = next((v for v in (tic, meta_tic, name_tic) if v is not None), None)
-    sector = next((v for v in (sector, meta.get("SECTOR"), name_sector) if v is not None), None)
+    tic, sector = _identifiers(path, meta, tic, sector)
     return RawLightCurve(None if tic is None else int(tic), None if sector is None else int(sector), time[keep], flux,
                          np.full_like(flux, np.nan) if flux_err is None else flux_err,
                          np.zeros(len(flux), dtype=np.int64) if quality is None else quality, source=str(path),
                          cadenceno=column("CADENCENO", np.int64), cadence_s=declared_cadence_s(meta))
 
 
-def read_raw_fits(path: str | Path, tic: int | None = None, sector: int | None = None) -> RawLightCurve:
+def _identifiers(path: Path, meta, tic, sector) -> tuple:
+    """TIC and sector: the arguments, else the header, else the file name (None: unknown)."""
+    name_tic, name_sector = _ids_from_name(path)
+    tic = next((v for v in (tic, _tic_from_meta(meta), name_tic) if v is not None), None)
+    sector = next((v for v in (sector, meta.get("SECTOR"), name_sector) if v is not None), None)
+    return tic, sector
+
+
+def read_raw_fits(path: str | Path, tic: int | None = None, sector: int | None = None,
+                  direct: bool = True) -> RawLightCurve:
     """Un-normalised light curve from a SPOC or lightkurve ``to_fits()`` FITS file.
 
     All cadences are returned (``quality_bitmask='none'``); masking is the cleaner's job.
     TIC and sector: ``tic``/``sector`` if given, else the header, else the file name.
-    Plain TESS tables are read directly (:func:`_tess_table`), anything else by ``lightkurve.read``.
+    Plain TESS tables are read directly (:func:`_tess_table`), anything else (and everything
+    with ``direct=False``, the reference the direct reader is tested against) by ``lightkurve.read``.
     """
     from astropy.io import fits
 
@@ -204,7 +211,7 @@ def read_raw_fits(path: str | Path, tic: int | None = None, sector: int | None =
     try:
         with fits.open(path, memmap=False) as hdul:
             flux_column = _flux_column_of(path, hdul)
-            raw = _tess_table(path, hdul, flux_column, tic, sector)
+            raw = _tess_table(path, hdul, flux_column, tic, sector) if direct else None
         if raw is not None:
             return raw
         import lightkurve as lk
@@ -215,33 +222,9 @@ def read_raw_fits(path: str | Path, tic: int | None = None, sector: int | None =
         raise
     except Exception as exc:  # astropy/lightkurve raise many types for damaged files
         raise _fail(path, f"corrupted or unreadable FITS ({type(exc).__name__}: {exc})") from exc
-    return _raw_from_lightkurve_file(path, lk_lc, tic, sector)
-
-
-def read_raw_fits_lightkurve(path: str | Path, tic: int | None = None, sector: int | None = None) -> RawLightCurve:
-    """As :func:`read_raw_fits`, always through ``lightkurve.read`` (the reference the direct
-    reader is tested against)."""
-    import lightkurve as lk
-    from astropy.io import fits
-
-    path = Path(path)
-    with fits.open(path, memmap=False) as hdul:
-        flux_column = _flux_column_of(path, hdul)
-    with _quiet_lightkurve():
-        lk_lc = lk.read(str(path), quality_bitmask="none", flux_column=flux_column.lower())
-    return _raw_from_lightkurve_file(path, lk_lc, tic, sector)
-
-
-def _raw_from_lightkurve_file(path: Path, lk_lc, tic, sector) -> RawLightCurve:
-    name_tic, name_sector = _ids_from_name(path)
-    meta_tic = _tic_from_meta(lk_lc.meta)
-    meta_sector = lk_lc.meta.get("SECTOR")
+    tic, sector = _identifiers(path, lk_lc.meta, tic, sector)
     try:
-        return raw_from_lightkurve(
-            lk_lc, source=str(path),
-            tic=next((v for v in (tic, meta_tic, name_tic) if v is not None), None),
-            sector=next((v for v in (sector, meta_sector, name_sector) if v is not None), None),
-        )
+        return raw_from_lightkurve(lk_lc, source=str(path), tic=tic, sector=sector)
     except ValueError as exc:
         raise LightCurveReadError(_one_line(str(exc))) from exc
 

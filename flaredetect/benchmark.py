@@ -36,6 +36,7 @@ from flaredetect.evaluation.catalog_benchmark import (catalog_agreement, compare
 from flaredetect.inference import EventParams, Predictor, SignificanceGate, load_net, window_geometry
 from flaredetect.inference.calibrate import calibrate_events
 from flaredetect.inference.candidates import threshold_predictor
+from flaredetect.inference.pipeline import refine_settings
 
 BENCHMARK_HELP = """\
 flaredetect-benchmark: score trained runs and the 3-sigma rule against the flare catalogs on
@@ -56,7 +57,7 @@ def default_data_dir() -> Path:
 
 
 def lazy_predictor(net, geometry: dict, head: str, base_events: EventParams, gate, stride, calibration_stars: int,
-                   tuning=None):
+                   tuning=None, refine: dict | None = None, proposals=None):
     """A fold's predictor, built on first use; its event settings chosen on synthetic light
     curves when ``calibration_stars`` > 0, or on ``tuning`` = ``(labelled light curves of the
     stars the fold trained on, catalogs)`` (:func:`tune_event_settings`, nested)."""
@@ -67,7 +68,8 @@ def lazy_predictor(net, geometry: dict, head: str, base_events: EventParams, gat
             return cache[0]
         predictor = Predictor(net=net, length=geometry["length"], stride=stride, head=head,
                               max_gap_cadences=geometry["max_gap_cadences"], events=base_events, gate=gate,
-                              cadence_s=geometry["cadence_s"])
+                              cadence_s=geometry["cadence_s"], proposals=proposals,
+                              **(refine or {"refine_above": None}))
         if tuning is not None:
             t0 = time.perf_counter()
             predictor, scores = tune_event_settings(predictor, *tuning)
@@ -111,6 +113,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "the three sets of the README's older results")
     parser.add_argument("--heads", nargs="+", default=["cadence", "window"], choices=["cadence", "window"])
     parser.add_argument("--stride", type=int, default=None)
+    parser.add_argument("--no-refine", action="store_true",
+                        help="score every overlapping window (default: conf/predict.yaml's refine, coarse to fine)")
     parser.add_argument("--calibration-stars", type=int, default=0,
                         help="choose event settings on this many synthetic light curves (default 0: "
                              "conf/predict.yaml's)")
@@ -120,6 +124,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--vet-events", action="store_true",
                         help="an event-level second stage: each fold's network events go through a classifier "
                              "fitted on the events the other folds scored (nested; flaredetect/inference/vetting.py)")
+    parser.add_argument("--propose-rule", nargs=2, type=float, default=None, metavar=("N_SIGMA", "MIN_POINTS"),
+                        help="with --vet-events: a 3-sigma rule's events join the network's where it has none, "
+                             "and the vetter judges them all (fitted on such unions)")
     parser.add_argument("--threshold", type=float, default=None, help="override events.threshold")
     parser.add_argument("--min-cadences", type=int, default=None, help="override events.min_cadences")
     parser.add_argument("--min-snr", type=float, default=None, help="override events.min_snr (white-noise sigma)")
@@ -137,6 +144,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.vet_events and (args.tune_events or not args.ckpt or len(args.ckpt) < 2):
         parser.error("--vet-events needs the folds of a cross-validation (--ckpt with two or more runs), "
                      "not with --tune-events")
+    if args.propose_rule and not args.vet_events:
+        parser.error("--propose-rule needs --vet-events: the vetter judges the rule's proposals")
     if args.stride is not None and args.stride < 1:
         parser.error(f"--stride={args.stride} must be >= 1")
     return args
@@ -160,8 +169,15 @@ def main(argv=None) -> int:
     events = replace(events, **{k: v for k, v in (("threshold", args.threshold),
                                                   ("min_cadences", args.min_cadences),
                                                   ("min_snr", args.min_snr)) if v is not None})
+    refine = None if args.no_refine else refine_settings(predict_cfg.get("refine"))
+    proposals = None
+    if args.propose_rule:
+        from flaredetect.inference.candidates import threshold_scorer
+
+        proposals = threshold_scorer(args.propose_rule[0], int(args.propose_rule[1]))
     gate = None if args.no_candidates or not predict_cfg.get("candidates") else SignificanceGate(**predict_cfg.candidates)
-    print(f"event settings: {events}\nsignificance gate: {gate or 'none (the network alone)'}\n"
+    print(f"event settings: {events}\nwindows: {refine or 'every overlapping window'}\n"
+          f"significance gate: {gate or 'none (the network alone)'}\n"
           f"light curves: " + ", ".join(f"{name}: {len(items)}" for name, items in sets.items()))
     options = {"out": print, "per_light_curve": args.per_light_curve}
     report: dict = {"settings": {"events": events.__dict__, "gate": gate.__dict__ if gate else None,
@@ -179,7 +195,8 @@ def main(argv=None) -> int:
             labelled = [item for items in sets.values() for item in items]
             folds = [(str(ckpt), lazy_predictor(net, geometry, head, events, gate, args.stride, args.calibration_stars,
                                                 tuning=([i for i in labelled if _tic_of(i.path) in skip], catalogs)
-                                                if args.tune_events else None),
+                                                if args.tune_events else None, refine=refine,
+                                                proposals=proposals if role == "model" else None),
                       skip) for ckpt, net, geometry, skip in runs]
             if folds and args.vet_events and role == "model":
                 from flaredetect.evaluation.vetting_cv import collect_events, fit_fold_vetters, vetted_folds
@@ -191,6 +208,8 @@ def main(argv=None) -> int:
             if folds:
                 how = "the network alone" if gate is None else "vetting significance candidates"
                 how += ", events vetted" if args.vet_events and role == "model" else ""
+                how += f", with {args.propose_rule[0]:g}-sigma x {int(args.propose_rule[1])} rule proposals" \
+                    if proposals is not None and role == "model" else ""
                 report[f"{role} ({head} head)"], scored[role, head] = score_detector(
                     f"{role}, {head} head, {how}", folds, sets, catalogs, **options)
     agreement = catalog_agreement(sets, catalogs)

@@ -86,6 +86,16 @@ def check_predict_config(cfg: DictConfig) -> None:
         problems.append(f"stride={stride} must be an integer >= 1 (or null: half a window)")
     if not (_is_int(batch) and batch >= 1):
         problems.append(f"batch_size={batch} must be an integer >= 1")
+    refine = cfg.get("refine")
+    if refine is not None:
+        above, n_sigma = refine.get("above"), refine.get("n_sigma", 1.5)
+        if not (isinstance(above, (int, float)) and 0 <= above <= 1):
+            problems.append(f"refine.above={above} must be a probability in [0, 1] (or refine=null: every window)")
+        if not (isinstance(n_sigma, (int, float)) and n_sigma > 0):
+            problems.append(f"refine.n_sigma={n_sigma} must be > 0")
+        unknown = set(refine) - {"above", "n_sigma"}
+        if unknown:
+            problems.append(f"refine has unknown keys {sorted(unknown)} (known: above, n_sigma)")
     if cfg.get("head") is not None and cfg.head not in HEADS:
         problems.append(f"head={cfg.head} must be one of {list(HEADS)} (or null: what the checkpoint has)")
     if cfg.get("reduce", "mean") not in REDUCTIONS:

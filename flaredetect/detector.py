@@ -23,7 +23,7 @@ import numpy as np
 from flaredetect import CONFIG_DIR
 
 EVENT_SETTINGS = ("threshold", "merge_gap_minutes", "min_cadences", "baseline_minutes", "min_snr", "fit_template")
-DETECTOR_SETTINGS = ("head", "stride", "reduce", "batch_size", "candidates", "quality_bitmask", "low_sigma",
+DETECTOR_SETTINGS = ("head", "stride", "refine", "reduce", "batch_size", "candidates", "quality_bitmask", "low_sigma",
                      "luminosity_erg_s", "recovery", "threads")
 THRESHOLD_RULE = "threshold"  # model name of the 3-sigma rule
 
@@ -87,10 +87,10 @@ def _predict_config(model, settings: dict):
     for key, value in settings.items():
         if key in EVENT_SETTINGS:
             cfg.events[key] = value
-        elif key == "candidates" and value is True:
-            continue  # predict.yaml's gate
+        elif key in ("candidates", "refine") and value is True:
+            continue  # predict.yaml's gate / refinement
         else:
-            cfg[key] = None if value is False and key == "candidates" else value
+            cfg[key] = None if value is False and key in ("candidates", "refine") else value
     return cfg
 
 
@@ -105,7 +105,7 @@ class Detector:
         the detector bundled with the package (:func:`flaredetect.pretrained.pretrained_run`).
     **settings : ``conf/predict.yaml`` settings: ``threshold``, ``min_cadences``,
         ``merge_gap_minutes``, ``baseline_minutes``, ``min_snr``, ``fit_template`` (events);
-        ``head``, ``stride``, ``reduce``, ``batch_size``, ``candidates`` (True: predict's
+        ``head``, ``stride``, ``refine`` (None: every window), ``reduce``, ``batch_size``, ``candidates`` (True: predict's
         significance gate, False/None: the network alone, or a dict of gate settings),
         ``quality_bitmask``, ``low_sigma``, ``luminosity_erg_s``, ``recovery`` (a
         ``recovery_correction.json`` of ``flaredetect-recovery``), ``threads``.

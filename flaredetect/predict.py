@@ -28,6 +28,7 @@ from flaredetect.checkpoints import sha256
 from flaredetect.config_checks import ConfigError, check_predict_config
 from flaredetect.evaluation.runs import RunError, resolve_run
 from flaredetect.inference import EventParams, Predictor, SignificanceGate, load_net, run_prediction, window_geometry
+from flaredetect.inference.pipeline import refine_settings
 from flaredetect.utils import exit_with_error, package_versions, point_latest, settings_of, write_json
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,9 @@ def build_predictor(cfg: DictConfig) -> Predictor:
                      batch_size=int(cfg.get("batch_size", 1024)),
                      events=EventParams(**OmegaConf.to_container(cfg.events, resolve=True)),
                      gate=SignificanceGate(**cfg.candidates) if cfg.get("candidates") else None,
-                     cadence_s=geometry["cadence_s"], name=str(cfg.ckpt))
+                     cadence_s=geometry["cadence_s"], name=str(cfg.ckpt),
+                     **refine_settings(cfg.get("refine")))
+
 
 
 def load_correction(path: str | None):

@@ -76,15 +76,60 @@ def test_window_starts_cover_every_cadence_and_end_flush():
         assert starts[-1] == max(0, n - length)
 
 
-@pytest.mark.parametrize("head,stride", [("cadence", None), ("cadence", 7), ("window", 1)])
-def test_probabilities_align_through_gaps_and_edges(head, stride):
+@pytest.mark.parametrize("head,stride,refine", [("cadence", None, None), ("cadence", 7, None), ("window", 1, None),
+                                                ("cadence", None, 0.05), ("cadence", 7, 0.05)])
+def test_probabilities_align_through_gaps_and_edges(head, stride, refine):
     lc, marked = gappy_light_curve()
-    prob = score_light_curve(QualityOracle(), lc, length=100, stride=stride, head=head, max_gap_cadences=5)
+    prob = score_light_curve(QualityOracle(), lc, length=100, stride=stride, head=head, max_gap_cadences=5,
+                             refine_above=refine)
     assert prob.shape == (len(lc),) and np.isfinite(prob).all()
     if head == "cadence":  # exactly the marked cadences, including first/last, gap edges, short segment
         np.testing.assert_array_equal(np.flatnonzero(prob > 0.5), marked)
     else:  # stride 1: every cadence of a window holding a mark is scored by the max over its windows
         assert (prob[marked] > 0.5).all()
+
+
+class SeamBlindOracle(torch.nn.Module):
+    """As :class:`QualityOracle`, but blind outside the middle half of each window (as a
+    network that sees only half of a flare cut by the window edge); counts windows scored."""
+
+    def __init__(self):
+        super().__init__()
+        self.windows = 0
+
+    def forward(self, x):
+        self.windows += len(x)
+        flag = x[..., 2].clone()
+        flag[:, : x.shape[1] // 4] = 0
+        flag[:, 3 * x.shape[1] // 4:] = 0
+        return {"cadence_logit": flag * 20 - 10}
+
+
+def _scored(oracle, lc, **kwargs):
+    oracle.windows = 0
+    prob = score_light_curve(oracle, lc, length=100, **kwargs)
+    return np.flatnonzero(prob > 0.5).tolist(), oracle.windows
+
+
+@pytest.mark.parametrize("bump", [0.01, 0.0])
+def test_coarse_to_fine_scores_fewer_windows_and_refines_seams_with_a_flux_excess(bump):
+    """Refinement finds what scoring every window finds, with ~half the windows: a flare the
+    tiles see at their seam (cadences 99-100) is found when its flux stands out there."""
+    rng = np.random.default_rng(3)
+    n = 2000
+    flux = rng.normal(0, 1e-3, n)
+    quality = np.zeros(n, dtype=np.int64)
+    quality[[99, 100, 550]] = 1  # where the oracle "sees" a flare: a tile seam, a tile middle
+    flux[[99, 100]] += bump  # 10 sigma at the seam (or nothing)
+    lc = LightCurve(1, 2, 1400 + np.arange(n) * CADENCE_DAYS, flux, np.full(n, 1e-3), quality)
+    oracle = SeamBlindOracle()
+    every, n_every = _scored(oracle, lc)
+    refined, n_refined = _scored(oracle, lc, refine_above=0.05, refine_sigma=3.0)
+    assert every == [99, 100, 550] and n_every == 39  # starts 0, 50, ..., 1900
+    assert n_refined <= 24  # the 20 tiles, the seam window, the window centred on 550, a noise seam or two
+    assert refined == (every if bump else [550])  # no flux excess at the seam: only every window sees it
+    with pytest.raises(ValueError, match="refine_above=1.5"):
+        score_light_curve(oracle, lc, 100, refine_above=1.5)
 
 
 def test_npy_output_aligned_with_input_cadences(tmp_path):
@@ -368,10 +413,11 @@ def test_predict_settings_are_checked_before_any_file_is_read(tmp_path):
     from flaredetect.predict import predict
 
     run = make_run_dir(tmp_path / "run")
-    bad = {"batch_size": 0, "stride": 0, "head": "both", "events": {"threshold": 1.5}}
+    bad = {"batch_size": 0, "stride": 0, "head": "both", "events": {"threshold": 1.5},
+           "refine": {"above": 1.2, "n_sigma": 2}}
     with pytest.raises(ConfigError) as info:
         predict(_predict_cfg(tmp_path, run, str(tmp_path / "never_read.npy"), **bad))
-    for key in ("batch_size=0", "stride=0", "head=both", "events.threshold=1.5"):
+    for key in ("batch_size=0", "stride=0", "head=both", "events.threshold=1.5", "refine.above=1.2"):
         assert key in str(info.value)
     assert not (tmp_path / "out").exists()
 

@@ -17,12 +17,14 @@ GOLDEN = Path(__file__).resolve().parent / "data" / "pretrained_golden.json"
 MAX_MB = 10.0
 
 
-def _golden_outputs() -> dict:
+def _golden_outputs(refine: bool = False) -> dict:
+    """Every window scored (refine=False): the network's own outputs; refine=True: predict's default."""
     import flaredetect
     from flaredetect.data.synthetic import generate_light_curve
 
     lc = generate_light_curve(20261202, tic=7, sector=3)
-    result = flaredetect.find_flares(lc.time_btjd, 1 + lc.flux_rel, lc.flux_err, tic=7, sector=3, candidates=False)
+    result = flaredetect.find_flares(lc.time_btjd, 1 + lc.flux_rel, lc.flux_err, tic=7, sector=3, candidates=False,
+                                     refine=refine)
     return {"every_500th_probability": result.probability[::500].astype(float).tolist(),
             "tpeak": result.flares["tpeak"].value.tolist(), "ed_rec": result.flares["ed_rec"].value.tolist()}
 
@@ -47,6 +49,9 @@ def test_bundled_detector_gives_its_recorded_outputs():
     np.testing.assert_allclose(now["every_500th_probability"], golden["every_500th_probability"], atol=1e-4)
     np.testing.assert_allclose(now["tpeak"], golden["tpeak"], atol=1e-6)
     np.testing.assert_allclose(now["ed_rec"], golden["ed_rec"], rtol=1e-3)
+    refined = _golden_outputs(refine=True)  # coarse to fine: fewer windows, the same flares
+    np.testing.assert_allclose(refined["tpeak"], golden["tpeak"], atol=1e-6)
+    np.testing.assert_allclose(refined["ed_rec"], golden["ed_rec"], rtol=1e-3)
 
 
 def test_bundled_detector_finds_the_catalogued_flares_of_a_real_light_curve(shared_data):

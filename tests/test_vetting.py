@@ -74,3 +74,32 @@ def test_fold_vetters_never_learn_from_the_fold_they_vet():
         assert vetter.info["events"] == sum(len(r["true"]) for r in records if r["fold"] != name)
     with pytest.raises(ValueError, match="at least two folds"):
         fit_fold_vetters([dict(r, fold="only") for r in records], ["only"], out=lambda *_: None)
+
+
+def test_rule_proposals_join_the_network_events_where_it_has_none():
+    """The union the vetter judges: every network event, plus each rule event that shares no
+    cadence with one, in time order, with the network's probability as its prob_max."""
+    from flaredetect.inference.candidates import threshold_scorer
+    from flaredetect.inference.events import extract_events, union_events
+    from flaredetect.inference.pipeline import Predictor
+
+    lc = generate_light_curve(4, tic=1004, sector=2)
+    rule = threshold_scorer(2.5, 2)
+    flagged = rule(lc)
+    network = np.zeros(len(lc), np.float32)  # a "network" firing on half the rule's events, and one of its own
+    rule_events = extract_events(lc, flagged, EventParams(threshold=0.5, min_cadences=1))
+    half = list(zip(rule_events["start_index"], rule_events["stop_index"]))[::2]
+    for a, b in half:
+        network[a:b + 1] = 0.9
+    network[100:104] = 0.8
+    _, events = Predictor(scorer=lambda _: network, proposals=rule,
+                          events=EventParams(min_cadences=1)).predict(lc)
+    own = extract_events(lc, network, EventParams(min_cadences=1))
+    n_added = len(rule_events["start_index"]) - len(half)
+    assert len(events["start_index"]) == len(own["start_index"]) + n_added > len(own["start_index"])
+    assert np.all(np.diff(events["start_index"]) > 0)
+    assert set(own["start_index"]) <= set(events["start_index"])
+    added = ~np.isin(events["start_index"], own["start_index"])
+    np.testing.assert_allclose(events["prob_max"][added], 0.0)  # the network's, not the rule's 1
+    same = union_events(own, own, network)  # nothing of a set overlapping itself is added
+    np.testing.assert_array_equal(same["start_index"], own["start_index"])

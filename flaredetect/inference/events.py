@@ -231,3 +231,17 @@ def event_mask(n: int, events: dict[str, np.ndarray]) -> np.ndarray:
     for a, b in zip(events["start_index"], events["stop_index"]):
         mask[a:b + 1] = True
     return mask
+
+
+def union_events(events: dict[str, np.ndarray], extra: dict[str, np.ndarray], prob: np.ndarray
+                 ) -> dict[str, np.ndarray]:
+    """``events`` plus the rows of ``extra`` that share no cadence with any of them, in time
+    order; the added rows' ``prob_max`` is read from ``prob`` (the network's), not from the
+    scorer that proposed them."""
+    taken = event_mask(len(prob), events)
+    new = np.array([not taken[a:b + 1].any() for a, b in zip(extra["start_index"], extra["stop_index"])], dtype=bool)
+    added = {k: np.asarray(v)[new] for k, v in extra.items()}
+    added["prob_max"] = np.array([float(np.max(prob[a:b + 1])) for a, b in
+                                  zip(added["start_index"], added["stop_index"])], dtype=np.float64)
+    order = np.argsort(np.concatenate([events["start_index"], added["start_index"]]), kind="stable")
+    return {k: np.concatenate([np.asarray(events[k]), added[k]])[order] for k in events}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
@@ -19,7 +19,7 @@ from torch import nn
 
 from flaredetect.data.lightcurve import LightCurve, same_cadence
 from flaredetect.inference.candidates import SignificanceGate
-from flaredetect.inference.events import EventParams, extract_events
+from flaredetect.inference.events import EventParams, extract_events, union_events
 from flaredetect.inference.scoring import HEADS, REDUCTIONS, score_light_curve
 
 class Loaded(NamedTuple):
@@ -46,7 +46,9 @@ class Predictor:
     candidates; None: the network alone. ``cadence_s``: the cadence the network was trained
     on; light curves of another cadence are refused (None: any cadence, as the 3-sigma
     rule). ``name`` says which detector it is (its checkpoint), for the outputs. ``vetter``
-    (an :class:`~flaredetect.inference.vetting.EventVetter`) keeps only the events it accepts.
+    (an :class:`~flaredetect.inference.vetting.EventVetter`) keeps only the events it accepts;
+    ``proposals`` (a scorer, e.g. a 3-sigma rule) adds its events where the network has none,
+    before the vetter judges them all (a vetter trained on such a union).
     """
 
     net: nn.Module | None = None
@@ -62,6 +64,9 @@ class Predictor:
     cadence_s: float | None = None
     name: str = ""
     vetter: object = None
+    refine_above: float | None = None
+    refine_sigma: float = 2.0
+    proposals: Callable[[LightCurve], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if (self.net is None) == (self.scorer is None):
@@ -82,7 +87,8 @@ class Predictor:
                 raise ValueError(f"scorer returned shape {prob.shape} for {len(lc)} cadences")
         else:
             prob = score_light_curve(self.net, lc, self.length, self.stride, self.head, self.max_gap_cadences,
-                                     self.reduce, self.batch_size)
+                                     self.reduce, self.batch_size, self.refine_above,
+                                     self.refine_sigma)
         bad = ~np.isfinite(prob)
         if bad.any():  # never "0 events" from a broken model
             raise ValueError(f"the model's probabilities are not finite at {int(bad.sum())} of {len(prob)} cadences "
@@ -97,11 +103,21 @@ class Predictor:
         check_cadence(lc, [self])
         prob = self.probabilities(lc)
         events = extract_events(lc, prob, self.events, luminosity_erg_s)
+        if self.proposals is not None:
+            rule_events = replace(self.events, threshold=0.5, min_cadences=1)
+            events = union_events(events, extract_events(lc, self.proposals(lc), rule_events, luminosity_erg_s), prob)
         if self.vetter is not None:
             events = self.vetter.filter(lc, prob, events)
         if correction is not None:
             events["recovery_probability"], events["ed_corr"] = correction.correct(events["amplitude"], events["ed_s"])
         return prob, events
+
+
+def refine_settings(refine) -> dict:
+    """Predictor keywords of predict's ``refine`` block (None: score every window)."""
+    if not refine:
+        return {"refine_above": None}
+    return {"refine_above": float(refine["above"]), "refine_sigma": float(refine.get("n_sigma", 1.5))}
 
 
 def check_light_curve(lc: LightCurve, min_cadences: int = 1) -> None:

@@ -50,30 +50,34 @@ def failures(dirs: list[Path], done: dict) -> list[tuple[str, str]]:
 
 
 def flare_rows(done: dict):
-    """All flare-table rows of the completed inputs, with ``input`` and ``model``."""
-    from astropy.table import QTable, vstack
+    """All flare-table rows of the completed inputs, with ``input`` and ``model``: from the
+    rows the markers hold (markers of older runs: from the light curve's flare table)."""
+    from astropy.table import QTable
 
-    tables = []
+    from flaredetect.inference.writers import rows_table, table_rows
+
+    rows, extra = [], {"input": [], "model": []}
     for name, record in sorted(done.items()):
         for lc in record["light_curves"]:
             if lc.get("n_events") == 0:
-                continue  # nothing to read (parsing a table's header is most of the merge's time)
-            table = QTable.read(lc["outputs"]["flares"], format="ascii.ecsv")
-            if not len(table):
+                continue  # nothing to read
+            part = lc.get("flares")
+            if part is None:
+                part = table_rows(QTable.read(lc["outputs"]["flares"], format="ascii.ecsv"))
+            n = len(next(iter(part.values()), []))
+            if not n:
                 continue  # a light curve without flares adds none (it is counted in stars.ecsv)
-            table["input"] = np.array([name] * len(table), dtype=str)
-            table["model"] = np.array([record["sha256"]] * len(table), dtype=str)
-            tables.append(table)
-    if not tables:
+            rows.append(part)
+            extra["input"] += [name] * n
+            extra["model"] += [record["sha256"]] * n
+    if not rows:
         return QTable()
-    merged = vstack(tables, metadata_conflicts="silent")
+    merged = rows_table(rows, extra)
     merged.meta = {"merged_inputs": len(done)}
-    if len(merged):
-        tic = np.ma.filled(np.ma.asarray(merged["TIC"]), -1)
-        sector = np.ma.filled(np.ma.asarray(merged["sector"]), -1)
-        order = np.lexsort((np.asarray(merged["tstart"].value), np.asarray(merged["input"]), sector, tic))
-        merged = merged[order]
-    return merged
+    tic = np.ma.filled(np.ma.asarray(merged["TIC"]), -1)
+    sector = np.ma.filled(np.ma.asarray(merged["sector"]), -1)
+    order = np.lexsort((np.asarray(merged["tstart"].value), np.asarray(merged["input"]), sector, tic))
+    return merged[order]
 
 
 def star_rows(done: dict, failed: list[tuple[str, str]]):

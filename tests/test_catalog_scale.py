@@ -177,3 +177,35 @@ def test_worker_processes_give_the_same_outputs_in_input_order_and_resume(tmp_pa
     with pytest.raises(ValueError, match="processes=2: this detector cannot be sent to worker processes"):
         run_prediction(Predictor(scorer=lambda lc: np.zeros(len(lc), np.float32)), inputs, tmp_path / "c",
                        processes=2, **kw)
+
+
+def test_the_merge_reads_the_markers_rows_and_equals_merging_the_flare_tables(tmp_path):
+    """The merge takes each input's flare rows from its completion marker (no table header to
+    parse); the catalog is the same as from the per-light-curve ECSV tables (markers of older
+    runs), units, masked values and all."""
+    import json
+
+    from astropy.table import QTable, vstack
+
+    paths = [str(p) for p in _inputs(tmp_path / "in", 5)]
+    run_prediction(Predictor(scorer=threshold_scorer(3.0, 3)), paths, tmp_path / "run", plot=False, progress=False,
+                   meta={"checkpoint": {"sha256": "abc"}})
+    build_catalog([tmp_path / "run"], tmp_path / "from_markers")
+    for marker in (tmp_path / "run" / "done").glob("*.json"):  # as an older run wrote them
+        record = json.loads(marker.read_text())
+        assert all("flares" in lc for lc in record["light_curves"])
+        for lc in record["light_curves"]:
+            del lc["flares"]
+        marker.write_text(json.dumps(record))
+    build_catalog([tmp_path / "run"], tmp_path / "from_tables")
+    a, b = (QTable.read(tmp_path / name / "flares.ecsv") for name in ("from_markers", "from_tables"))
+    tables = vstack([QTable.read(p) for p in sorted((tmp_path / "run").glob("*_flares.ecsv"))],
+                    metadata_conflicts="silent")
+    assert len(a) == len(b) == len(tables) > 0 and a.colnames == b.colnames
+    assert set(tables.colnames) | {"input", "model"} == set(a.colnames)
+    for name in a.colnames:
+        assert getattr(a[name], "unit", None) == getattr(b[name], "unit", None), name
+        assert np.array_equal(np.ma.getmaskarray(np.ma.asarray(a[name])), np.ma.getmaskarray(np.ma.asarray(b[name])))
+        left, right = (np.ma.filled(np.ma.asarray(getattr(t[name], "value", t[name])), 0) for t in (a, b))
+        assert np.array_equal(left, right, equal_nan=left.dtype.kind == "f"), name
+    assert str(a["ed_rec"].unit) == "s" and np.ma.getmaskarray(np.ma.asarray(a["cstart"])).all()  # .npy: no cadence numbers

@@ -314,10 +314,10 @@ def predict_target(name: str, load: Callable, stem: str | None, job: _Job) -> tu
     marker: ``(per light-curve summaries, None)``, or ``([], (name, one-line reason))`` when
     anything fails (a target is complete or not at all)."""
     from flaredetect.inference.manifest import write_marker
-    from flaredetect.inference.writers import write_outputs
+    from flaredetect.inference.writers import table_rows, write_outputs
     from flaredetect.sources.local import _one_line
 
-    ok = []
+    ok, rows = [], []
     try:
         loaded = load()
         for lc, n_input, index, cadenceno in loaded:
@@ -335,14 +335,18 @@ def predict_target(name: str, load: Callable, stem: str | None, job: _Job) -> tu
             if job.catalog is not None and lc.tic is not None and lc.tic in job.catalog:
                 peaks = job.catalog.for_star(lc.tic, float(lc.time_btjd.min()), float(lc.time_btjd.max()),
                                              by="peak").peak_time_btjd
-            paths = write_outputs(job.out_dir, lc_stem, lc, prob, events, predictor.events.threshold, aligned,
+            paths, table = write_outputs(job.out_dir, lc_stem, lc, prob, events, predictor.events.threshold, aligned,
                                   table_meta, job.plot, input_index=index, cadenceno=cadenceno,
                                   catalog_peaks_btjd=peaks, timeseries=job.timeseries)
             ok.append({"name": name, "tic": lc.tic, "sector": lc.sector, "n_cadences": len(lc),
                        "cadence_s": lc.cadence_seconds, "detector": predictor.name,
                        "n_events": len(events["peak_time_btjd"]), "wall_s": wall,
                        "outputs": {k: str(v) for k, v in paths.items()}})
-        write_marker(job.out_dir, stem or name, {"sha256": job.made_by, "input": name, "light_curves": ok})
+            rows.append(table_rows(table))
+        # the marker also holds the flare rows, so the catalog merge reads no table header;
+        # the summary does not (it stays small however many inputs a run has)
+        write_marker(job.out_dir, stem or name, {"sha256": job.made_by, "input": name,
+                                                 "light_curves": [{**lc, "flares": r} for lc, r in zip(ok, rows)]})
     except Exception as exc:  # one bad file is reported and skipped
         reason = _one_line(str(exc)) or type(exc).__name__
         return [], (name, reason if name in reason else f"{name}: {reason}")
@@ -400,7 +404,7 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
     for k, (name, load, stem) in enumerate(targets):
         done = read_marker(out_dir, stem or name, made_by) if resume else None
         if done is not None:
-            ok.extend(done["light_curves"])
+            ok.extend({k: v for k, v in lc.items() if k != "flares"} for lc in done["light_curves"])
             resumed += 1
         else:
             todo.append(k)

@@ -181,19 +181,60 @@ def plot_prediction(path: Path | None, lc: LightCurve, prob: np.ndarray, events:
     return None
 
 
+def table_rows(table) -> dict[str, list]:
+    """A flare table's values as JSON-able column lists (units dropped: :data:`COLUMNS` has
+    them; masked values None), for the completion marker the catalog merge reads."""
+    rows = {}
+    for name in table.colnames:
+        column = table[name]
+        values = np.asarray(getattr(column, "value", column))
+        mask = np.ma.getmaskarray(np.ma.asarray(column)) if hasattr(column, "mask") else np.zeros(len(values), bool)
+        rows[name] = [None if m else v for v, m in zip(values.tolist(), mask.tolist())]
+    return rows
+
+
+def rows_table(rows: list[dict[str, list]], extra: dict[str, list] | None = None):
+    """One ``QTable`` of many :func:`table_rows` results (columns in :data:`COLUMNS` order,
+    with their units and descriptions; a column some lack, or a None, is masked) plus the
+    ``extra`` plain columns."""
+    import astropy.units as u
+    from astropy.table import MaskedColumn, QTable
+
+    sizes = [len(next(iter(r.values()), [])) for r in rows]
+    table = QTable()
+    for name, _, unit, description in COLUMNS:
+        if not any(name in r for r in rows):
+            continue
+        values = [v for r, n in zip(rows, sizes) for v in r.get(name, [None] * n)]
+        mask = np.array([v is None for v in values], dtype=bool)
+        sample = next((v for v in values if v is not None), 0)
+        dtype = np.int64 if isinstance(sample, int) and not isinstance(sample, bool) else np.float64
+        data = np.array([0 if v is None else v for v in values], dtype=dtype)
+        column = MaskedColumn(data, mask=mask) if mask.any() else data
+        table[name] = column * u.Unit(unit) if unit and not mask.any() else column
+        if unit and mask.any():
+            table[name].unit = unit
+        table[name].info.description = description
+    for name, values in (extra or {}).items():
+        table[name] = np.asarray(values, dtype=str)
+    return table
+
+
 def write_outputs(out_dir: Path, stem: str, lc: LightCurve, prob: np.ndarray, events: dict[str, np.ndarray],
                   threshold: float, input_prob: np.ndarray | None = None, meta: dict | None = None,
                   plot: bool = True, input_index: np.ndarray | None = None,
                   cadenceno: np.ndarray | None = None, catalog_peaks_btjd: np.ndarray | None = None,
-                  timeseries: bool = True) -> dict[str, Path]:
+                  timeseries: bool = True) -> tuple[dict[str, Path], object]:
     """Write ``<stem>_flares.ecsv``, ``<stem>_prob.ecsv`` (``timeseries``), ``<stem>_prob.npy``
-    and ``<stem>.png`` (``plot``) under ``out_dir``. ``input_prob`` (aligned with the input
-    file's cadences, NaN where cleaning dropped one) is what goes into the ``.npy``."""
+    and ``<stem>.png`` (``plot``) under ``out_dir``; returns the paths and the flare table.
+    ``input_prob`` (aligned with the input file's cadences, NaN where cleaning dropped one)
+    is what goes into the ``.npy``."""
     from flaredetect.inference.events import event_mask
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"flares": out_dir / f"{stem}_flares.ecsv", "npy": out_dir / f"{stem}_prob.npy"}
-    flare_table(events, lc, meta, input_index, cadenceno).write(paths["flares"], format="ascii.ecsv", overwrite=True)
+    table = flare_table(events, lc, meta, input_index, cadenceno)
+    table.write(paths["flares"], format="ascii.ecsv", overwrite=True)
     if timeseries:  # ~0.1 s per 2-minute sector: off at catalog scale
         paths["timeseries"] = out_dir / f"{stem}_prob.ecsv"
         time_series(lc, prob, event_mask(len(lc), events), meta).write(paths["timeseries"], format="ascii.ecsv",
@@ -202,4 +243,4 @@ def write_outputs(out_dir: Path, stem: str, lc: LightCurve, prob: np.ndarray, ev
     if plot:
         paths["png"] = out_dir / f"{stem}.png"
         plot_prediction(paths["png"], lc, prob, events, threshold, catalog_peaks_btjd=catalog_peaks_btjd)
-    return paths
+    return paths, table

@@ -154,11 +154,13 @@ def predict(cfg: DictConfig) -> dict:
     plot, timeseries = cfg.get("plot", True), cfg.get("timeseries", True)
     plot = not at_scale if plot is None else plot  # per-light-curve PNGs and time series: not at catalog scale
     timeseries = not at_scale if timeseries is None else timeseries
+    flare_tables = cfg.get("flare_tables", True)
+    flare_tables = not at_scale if flare_tables is None else flare_tables
     result = run_prediction(predictors, inputs, out_dir, luminosity_erg_s=cfg.get("luminosity_erg_s"),
                             quality_bitmask=cfg.get("quality_bitmask", "default"), low_sigma=cfg.get("low_sigma"),
                             plot=bool(plot), progress=bool(cfg.get("progress", True)),
                             shard=shard, num_shards=num_shards, resume=bool(cfg.get("resume", True)),
-                            timeseries=bool(timeseries), workers=int(cfg.get("workers") or 0),
+                            timeseries=bool(timeseries), flare_tables=bool(flare_tables), workers=int(cfg.get("workers") or 0),
                             processes=int(cfg.get("processes") or 0),
                             threads=int(cfg.threads) if cfg.get("threads") else None,
                             cache_dir=cfg.get("cache_dir", "data/mast"), log=log.error, tic=cfg.get("tic"),

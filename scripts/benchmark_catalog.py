@@ -5,6 +5,7 @@ first --profile inputs.
 
     python scripts/benchmark_catalog.py --n 1000                 # the bundled detector
     python scripts/benchmark_catalog.py --n 1000 --processes 2   # two scoring processes (one torch thread each)
+    python scripts/benchmark_catalog.py --n 1000 --processes 2 --no-refine --flare-tables   # as before issue 17's last steps
     python scripts/benchmark_catalog.py --n 1000 --ckpt outputs/real_cv_catalog/0
 """
 from __future__ import annotations
@@ -37,6 +38,8 @@ def main(argv=None) -> int:
     parser.add_argument("--processes", type=int, default=0, help="scoring processes (predict's processes=)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (predict's threads=)")
     parser.add_argument("--batch-size", type=int, default=None, help="windows per network batch (predict's batch_size=)")
+    parser.add_argument("--no-refine", action="store_true", help="score every overlapping window (predict's refine=null)")
+    parser.add_argument("--flare-tables", action="store_true", help="also write each light curve's _flares.ecsv")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FLAREDETECT_SHARED_DATA", "../shared/data")))
     args = parser.parse_args(argv)
     if args.threads:
@@ -49,6 +52,8 @@ def main(argv=None) -> int:
     predictor = Detector(args.ckpt, candidates=False).predictor
     if args.batch_size:
         predictor.batch_size = args.batch_size
+    if args.no_refine:
+        predictor.refine_above = None
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "lcs").mkdir()
@@ -80,12 +85,13 @@ def main(argv=None) -> int:
             stages["events"] += time.perf_counter() - t
             t = time.perf_counter()
             write_outputs(tmp / "profile", Path(path).stem, lc, prob, events, predictor.events.threshold, plot=False,
-                          timeseries=False)
+                          timeseries=False, flare_tables=args.flare_tables)
             stages["write"] += time.perf_counter() - t
         total = sum(stages.values())
 
         t0 = time.perf_counter()
         result = run_prediction(predictor, str(manifest), tmp / "out", plot=False, progress=False, timeseries=False,
+                                flare_tables=args.flare_tables,
                                 workers=args.workers, processes=args.processes, threads=args.threads,
                                 meta={"checkpoint": {"sha256": "benchmark"}})
         t1 = time.perf_counter()

@@ -562,3 +562,25 @@ def test_predict_picks_the_detector_trained_at_each_light_curves_cadence_and_ref
     with pytest.raises(ValueError, match="a 20-s light curve"):
         Detector(two_min).find_flares(lc20)
     assert len(Detector("threshold").find_flares(lc20).light_curves) == 1  # the 3-sigma rule takes any cadence
+
+
+def test_a_manifest_run_writes_no_per_light_curve_tables_and_the_catalog_has_its_flares(tmp_path):
+    """At catalog scale (input= a manifest) flare tables, time series and PNGs are off by
+    default; the completion markers carry the rows into flaredetect-catalog's merged table."""
+    from flaredetect.build_catalog import build_catalog
+    from flaredetect.predict import predict
+
+    run = make_run_dir(tmp_path / "run")
+    for k in range(2):
+        _save_star(tmp_path / "in" / f"tic00000000{5 + k}_s02.npy", seed=5 + k)
+    manifest = tmp_path / "inputs.txt"
+    manifest.write_text("in/tic000000005_s02.npy\nin/tic000000006_s02.npy\n")
+    summary = predict(_predict_cfg(tmp_path, run, str(manifest), plot=None, events={"threshold": 0.01}))
+    out = tmp_path / "out"
+    assert summary["complete"] and len(summary["ok"]) == 2
+    assert not list(out.glob("*_flares.ecsv")) and not list(out.glob("*_prob.ecsv")) and not list(out.glob("*.png"))
+    assert len(list(out.glob("*_prob.npy"))) == 2
+    counts = build_catalog([out], tmp_path / "catalog")
+    assert counts["flares"] == sum(r["n_events"] for r in summary["ok"]) > 0
+    again = predict(_predict_cfg(tmp_path, run, str(manifest), flare_tables=True, resume=False))
+    assert len(list(out.glob("*_flares.ecsv"))) == len(again["ok"]) == 2  # asked for: written

@@ -307,6 +307,7 @@ class _Job:
     catalog: object = None
     plot: bool = True
     timeseries: bool = True
+    flare_tables: bool = True
 
 
 def predict_target(name: str, load: Callable, stem: str | None, job: _Job) -> tuple[list[dict], tuple | None]:
@@ -337,7 +338,8 @@ def predict_target(name: str, load: Callable, stem: str | None, job: _Job) -> tu
                                              by="peak").peak_time_btjd
             paths, table = write_outputs(job.out_dir, lc_stem, lc, prob, events, predictor.events.threshold, aligned,
                                   table_meta, job.plot, input_index=index, cadenceno=cadenceno,
-                                  catalog_peaks_btjd=peaks, timeseries=job.timeseries)
+                                  catalog_peaks_btjd=peaks, timeseries=job.timeseries,
+                                         flare_tables=job.flare_tables)
             ok.append({"name": name, "tic": lc.tic, "sector": lc.sector, "n_cadences": len(lc),
                        "cadence_s": lc.cadence_seconds, "detector": predictor.name,
                        "n_events": len(events["peak_time_btjd"]), "wall_s": wall,
@@ -360,7 +362,7 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
                    tic: int | None = None, sector: int | None = None, meta: dict | None = None,
                    correction=None, catalog=None, shard: int = 0, num_shards: int = 1,
                    resume: bool = False, timeseries: bool = True, workers: int = 0,
-                   processes: int = 0, threads: int | None = None) -> dict:
+                   processes: int = 0, threads: int | None = None, flare_tables: bool = True) -> dict:
     """Predict every target of ``inputs`` and write its outputs under ``out_dir`` (created
     here, before anything is read).
 
@@ -373,7 +375,8 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
     ``threads`` torch threads (default: the CPU's threads shared out); on a few CPU cores
     this beats threads, because the network's small matrices do not scale over threads.
     Outputs are the same either way. ``timeseries`` writes each light
-    curve's ``_prob.ecsv``. ``shard``/``num_shards`` score a deterministic slice of the inputs; every input's outputs
+    curve's ``_prob.ecsv``, ``flare_tables`` its ``_flares.ecsv`` (the completion markers hold
+    the rows either way, for ``flaredetect-catalog``). ``shard``/``num_shards`` score a deterministic slice of the inputs; every input's outputs
     end with a completion marker naming the checkpoint (``meta["checkpoint"]["sha256"]``),
     and with ``resume`` the inputs already complete for that checkpoint are skipped
     (:mod:`~flaredetect.inference.manifest`).
@@ -398,7 +401,8 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
                        tic=tic, sector=sector, shard=shard, num_shards=num_shards)
     targets = list(iter_targets(**target_args))
     made_by = made_by_key(meta, predictors)
-    job = _Job(predictors, out_dir, made_by, luminosity_erg_s, meta, correction, catalog, plot, timeseries)
+    job = _Job(predictors, out_dir, made_by, luminosity_erg_s, meta, correction, catalog, plot, timeseries,
+               flare_tables)
     ok, failed, resumed = [], [], 0
     todo = []
     for k, (name, load, stem) in enumerate(targets):

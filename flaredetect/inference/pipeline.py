@@ -65,7 +65,7 @@ class Predictor:
     name: str = ""
     vetter: object = None
     refine_above: float | None = None
-    refine_sigma: float = 2.0
+    refine_sigma: float = 1.5
     proposals: Callable[[LightCurve], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
@@ -337,8 +337,8 @@ def predict_target(name: str, load: Callable, stem: str | None, job: _Job) -> tu
                 peaks = job.catalog.for_star(lc.tic, float(lc.time_btjd.min()), float(lc.time_btjd.max()),
                                              by="peak").peak_time_btjd
             paths, table = write_outputs(job.out_dir, lc_stem, lc, prob, events, predictor.events.threshold, aligned,
-                                  table_meta, job.plot, input_index=index, cadenceno=cadenceno,
-                                  catalog_peaks_btjd=peaks, timeseries=job.timeseries,
+                                         table_meta, job.plot, input_index=index, cadenceno=cadenceno,
+                                         catalog_peaks_btjd=peaks, timeseries=job.timeseries,
                                          flare_tables=job.flare_tables)
             ok.append({"name": name, "tic": lc.tic, "sector": lc.sector, "n_cadences": len(lc),
                        "cadence_s": lc.cadence_seconds, "detector": predictor.name,

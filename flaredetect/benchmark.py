@@ -132,6 +132,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--min-snr", type=float, default=None, help="override events.min_snr (white-noise sigma)")
     parser.add_argument("--no-candidates", action="store_true",
                         help="the network alone, without predict's significance gate")
+    parser.add_argument("--searched-only", action="store_true",
+                        help="count the vetted ultracool-dwarf table only where its search ran (the stretches its "
+                             "rows' indices show were searched, flaredetect/catalog_coverage.py): elsewhere its "
+                             "silence is no label, and events and windows there are not scored")
     parser.add_argument("--per-light-curve", action="store_true", help="print a line per light curve")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write all numbers here")
@@ -156,7 +160,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        catalogs = read_benchmark_catalogs(args.data)
+        catalogs = read_benchmark_catalogs(args.data, searched_only=args.searched_only)
     except (FileNotFoundError, ValueError) as err:
         print(f"flaredetect-benchmark: {err}", file=sys.stderr)
         return 2
@@ -178,10 +182,12 @@ def main(argv=None) -> int:
     gate = None if args.no_candidates or not predict_cfg.get("candidates") else SignificanceGate(**predict_cfg.candidates)
     print(f"event settings: {events}\nwindows: {refine or 'every overlapping window'}\n"
           f"significance gate: {gate or 'none (the network alone)'}\n"
+          f"ultracool-dwarf table counted: {'where it searched (--searched-only)' if args.searched_only else 'everywhere'}\n"
           f"light curves: " + ", ".join(f"{name}: {len(items)}" for name, items in sets.items()))
     options = {"out": print, "per_light_curve": args.per_light_curve}
     report: dict = {"settings": {"events": events.__dict__, "gate": gate.__dict__ if gate else None,
-                                 "sets": args.sets, "data": str(args.data), "ckpt": args.ckpt, "versus": args.versus}}
+                                 "sets": args.sets, "data": str(args.data), "ckpt": args.ckpt, "versus": args.versus,
+                                 "searched_only": args.searched_only}}
     scored: dict = {}
     for role, ckpts in (("model", args.ckpt or []), ("versus model", args.versus)):
         runs = []

@@ -140,6 +140,11 @@ class InjectedWindows:
     labelled_paths : globs of the light curves the catalogs label completely; there, stretches
         the ``uncatalogued`` rule (``n_sigma``, ``min_points``) flags that no catalog lists are
         hard negatives (default none).
+    searched : where the catalogs searched (:class:`~flaredetect.catalog_coverage.SearchedStretches`,
+        e.g. instantiated from the vetted ultracool-dwarf table); on a labelled light curve it
+        knows, outside those stretches the catalogs' silence is no label: bumps there are
+        masked as on unlabelled light curves (``unlabelled``), never hard negatives. None:
+        labelled light curves were searched whole.
     exclude_tics : stars never read.
     holdout_tics, folds, fold : stars moved to the test split (as for prepared files).
     reader : ``light_curve`` (any file ``flaredetect-predict`` reads) or ``tess20s`` (the injected
@@ -153,7 +158,7 @@ class InjectedWindows:
                  window: dict | None = None, split_fractions=(0.8, 0.1, 0.1), realizations: int = 2,
                  injection: dict | None = None, unlabelled: dict | None = None, detect_sigma: float = 3.0, detect_min_points: int = 1,
                  undetected: str = "negative", detect_on: str = "model", positive_catalogs=(),
-                 labelled_paths=(), uncatalogued: dict | None = None, exclude_tics=(), holdout_tics=(), folds: int | None = None,
+                 labelled_paths=(), uncatalogued: dict | None = None, searched=None, exclude_tics=(), holdout_tics=(), folds: int | None = None,
                  fold: int | None = None,
                  quality_bitmask="default", low_sigma: float | None = 5.0, splits=SPLITS,
                  cadence_s: float | None = None, reader: str = "light_curve") -> None:
@@ -185,6 +190,10 @@ class InjectedWindows:
         self.positive_catalogs = list(positive_catalogs or [])
         self.labelled_paths = [str(g) for g in (labelled_paths or ())]
         self.uncatalogued = {"n_sigma": 3.0, "min_points": 2, **dict(uncatalogued or {})}
+        self.searched = searched
+        if searched is not None and not self.labelled_paths:
+            raise ValueError("data.sources.injected.searched needs labelled_paths: it says where on those "
+                             "light curves the catalogs' silence counts")
         if self.labelled_paths and not self.positive_catalogs:
             raise ValueError("data.sources.injected.labelled_paths needs positive_catalogs: without catalogued "
                              "positives, uncatalogued bumps as negatives would teach that flares are not flares")
@@ -222,6 +231,7 @@ class InjectedWindows:
                                           for c in self.positive_catalogs],
                     "labelled_paths": self.labelled_paths, "uncatalogued": self.uncatalogued}
                    if self.positive_catalogs else {}),
+                **({"searched": self.searched.summary()} if self.searched is not None else {}),
                 "exclude_tics": sorted(self.exclude_tics),
                 "quality_bitmask": self.quality_bitmask, "low_sigma": self.low_sigma,
                 **({"cadence_s": self.cadence_s} if self.cadence_s not in (None, 120.0) else {}),  # older caches: 2 min
@@ -326,6 +336,10 @@ class InjectedWindows:
                 known = known_flare_mask(lc, catalogued, None)
                 uncatalogued = known_flare_mask(lc, None, {**self.uncatalogued, "pad_cadences": 0})
                 uncatalogued &= ~_touching(uncatalogued, known)
+                searched = self.searched.mask(lc.tic, lc.sector, lc.time_btjd) if self.searched is not None else None
+                if searched is not None:  # where the catalogs never looked: unknown, as on unlabelled light curves
+                    uncatalogued &= searched
+                    known |= known_flare_mask(lc, None, self.unlabelled) & ~searched
             else:
                 known = known_flare_mask(lc, catalogued, self.unlabelled)
             known_flares = _as_flares(lc, known)

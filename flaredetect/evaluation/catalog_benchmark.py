@@ -97,17 +97,53 @@ def legacy_light_curve_sets(data: str | Path) -> dict[str, list[LabelledLightCur
     return {name: [LabelledLightCurve(p, name, ("guenther",)) for p in files] for name, files in sets.items()}
 
 
-def read_benchmark_catalogs(data: str | Path) -> dict[str, tuple[FlareCatalog, FlareCatalog | None]]:
-    """``{name: (flares, candidates not to count)}`` of the catalogs under ``data/catalogs``."""
+def read_benchmark_catalogs(data: str | Path, searched_only: bool = False) -> dict[str, tuple]:
+    """``{name: (flares, candidates not to count, searched stretches or None)}`` of the catalogs
+    under ``data/catalogs``. ``searched_only``: the vetted ultracool-dwarf table counts only
+    where its search ran (:mod:`flaredetect.catalog_coverage`, from its rows and the files of
+    ``data/fits/custom_aperture*``); otherwise, and for Günther's catalog, everywhere."""
     data = Path(data)
     guenther = data / "catalogs" / "guenther2020.csv"
     if not guenther.is_file():
         raise FileNotFoundError(f"no Günther catalog at {guenther} (set --data or FLAREDETECT_SHARED_DATA)")
-    catalogs = {"guenther": (read_guenther2020(guenther), None)}
+    catalogs = {"guenther": (read_guenther2020(guenther), None, None)}
     ucd = data / "catalogs" / "ilin_ucd_vetted_flares.csv"
     if ucd.is_file():
-        catalogs["ucd"] = (read_ilin_ucd(ucd), read_ilin_ucd(ucd, unvetted_only=True))
+        searched = None
+        if searched_only:
+            from flaredetect.catalog_coverage import searched_stretches
+
+            searched = searched_stretches(ucd, sorted((data / "fits").glob("custom_aperture*/*_lc.fits")))
+        catalogs["ucd"] = (read_ilin_ucd(ucd), read_ilin_ucd(ucd, unvetted_only=True), searched)
     return catalogs
+
+
+def searched_mask(lc: LightCurve, names, catalogs) -> np.ndarray | None:
+    """Per cadence, whether any of the catalogs labelling ``lc`` searched it; None: all of it
+    counts (a catalog without searched stretches counts everywhere)."""
+    masks = []
+    for name in names:
+        searched = catalogs[name][2] if len(catalogs[name]) > 2 else None
+        mask = None if searched is None else searched.mask(lc.tic, lc.sector, lc.time_btjd)
+        if mask is None:
+            return None
+        masks.append(mask)
+    return np.logical_or.reduce(masks) if masks else None
+
+
+def searched_part(lc: LightCurve, prob: np.ndarray, events: dict, searched: np.ndarray | None,
+                  flare_peaks_btjd: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``(time_btjd, prob, events)`` of ``lc`` cut to the searched cadences: an event counts
+    when its peak lies in them or it covers a catalogued flare (a listed flare was searched)."""
+    if searched is None or searched.all():
+        return np.asarray(lc.time_btjd), np.asarray(prob), events
+    if len(events["peak_time_btjd"]):
+        at = np.clip(np.searchsorted(lc.time_btjd, events["peak_time_btjd"]), 0, len(lc) - 1)
+        _, on_flare = match_events(events["start_time_btjd"], events["stop_time_btjd"], flare_peaks_btjd,
+                                   cadence_d=lc.cadence_d)
+        keep = searched[at] | on_flare
+        events = {k: np.asarray(v)[keep] for k, v in events.items()}
+    return np.asarray(lc.time_btjd)[searched], np.asarray(prob)[searched], events
 
 
 def catalog_flares(lc: LightCurve, names, catalogs) -> tuple[Flares, np.ndarray]:
@@ -119,7 +155,7 @@ def catalog_flares(lc: LightCurve, names, catalogs) -> tuple[Flares, np.ndarray]
     for name in names:
         if name not in catalogs:
             raise KeyError(f"catalog {name!r} is not under the data directory's catalogs/")
-        flares, candidates = catalogs[name]
+        flares, candidates = catalogs[name][:2]
         own = flares.for_star(lc.tic, t0, t1, by="peak")
         if name == "ucd" and len(own):
             own = refine_peak_times(own, lc)  # the table gives the start, not the peak
@@ -243,9 +279,11 @@ def tune_event_settings(predictor, items, catalogs: dict, read=None, grid: dict 
         except ValueError:
             continue
         flares, ignore = catalog_flares(lc, item.catalogs, catalogs)
+        searched = searched_mask(lc, item.catalogs, catalogs)
         prob = predictor.probabilities(lc)
         for k, params in enumerate(settings):
             events = drop_events_on(extract_events(lc, prob, params), ignore, flares.peak_time_btjd)
+            events = searched_part(lc, prob, events, searched, flares.peak_time_btjd)[2]
             recovered, true_event = match_events(events["start_time_btjd"], events["stop_time_btjd"],
                                                  flares.peak_time_btjd, cadence_d=lc.cadence_d)
             counts[k] += (int(true_event.sum()), len(true_event), int(recovered.sum()), len(recovered))
@@ -325,7 +363,7 @@ def score_detector(label: str, folds: list, sets: dict, catalogs: dict, window_s
         out(f"-- {set_name} ({len(items)} light curves)")
         if per_light_curve:
             out(HEADER + ("  fold" if len(folds) > 1 else ""))
-        parts, rows, days, skipped = [], [], 0.0, []
+        parts, rows, days, skipped, all_days = [], [], 0.0, [], 0.0
         scored[set_name] = {}
         for item in items:
             try:
@@ -345,22 +383,33 @@ def score_detector(label: str, folds: list, sets: dict, catalogs: dict, window_s
             prob, events = predictor.predict(lc)
             wall = time.perf_counter() - started
             events = drop_events_on(events, ignore, flares.peak_time_btjd)
-            part = score_light_curve_predictions(lc.time_btjd, prob, events, flares.peak_time_btjd, flares.amplitude,
-                                                 predictor.events.threshold,
-                                                 window_scores=window_score_fn(lc) if window_score_fn else None)
+            searched = searched_mask(lc, item.catalogs, catalogs)
+            time_btjd, prob, events = searched_part(lc, prob, events, searched, flares.peak_time_btjd)
+            window_scores = window_score_fn(lc) if window_score_fn else None
+            if window_scores is not None and searched is not None:  # the rule's window scores, on the same windows
+                window_scores = window_score_fn(lc.replace(time_btjd=lc.time_btjd[searched],
+                                                           flux_rel=lc.flux_rel[searched],
+                                                           flux_err=lc.flux_err[searched],
+                                                           quality=lc.quality[searched], flare_mask=None))
+            part = score_light_curve_predictions(time_btjd, prob, events, flares.peak_time_btjd, flares.amplitude,
+                                                 predictor.events.threshold, window_scores=window_scores)
             name = f"TIC {lc.tic} s{lc.sector}"
             scored[set_name][name] = part
             parts.append(part)
-            days += _days(lc)
+            lc_days = _days(lc) * (1.0 if searched is None else float(searched.mean()))
+            days += lc_days
+            all_days += _days(lc)
             summary = summarise([part])
             if per_light_curve:
-                out(_line(name, summary, _days(lc)) + (f"  {fold[0]}" if len(folds) > 1 else ""))
+                out(_line(name, summary, lc_days) + (f"  {fold[0]}" if len(folds) > 1 else ""))
             period, amplitude = _rotation(item.path, lc)
             rows.append({"tic": lc.tic, "sector": lc.sector, "file": str(item.path), "wall_s": wall,
-                         "fold": fold[0], "days": _days(lc), "rotation_period_days": period,
+                         "fold": fold[0], "days": lc_days, "rotation_period_days": period,
                          "rotation_amplitude": amplitude, **summary})
         if not parts:
             continue
+        if days < all_days:
+            out(f"   scored where the catalogs searched: {days:.0f} of {all_days:.0f} days ({days / all_days:.0%})")
         result[set_name] = {"per_light_curve": rows, "skipped": skipped,
                             "pooled": _pooled(parts, days, out, "POOLED")}
         if set_name in POPULATIONS:

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from flaredetect.evaluation.catalog_benchmark import catalog_flares, drop_events_on
+from flaredetect.evaluation.catalog_benchmark import catalog_flares, drop_events_on, searched_mask, searched_part
 from flaredetect.inference.vetting import EventVetter, event_features, event_labels
 
 
@@ -35,6 +35,8 @@ def collect_events(folds: list, sets: dict, catalogs: dict, read=None, out=print
             flares, ignore = catalog_flares(lc, item.catalogs, catalogs)
             prob, events = predictor.predict(lc)
             events = drop_events_on(events, ignore, flares.peak_time_btjd)
+            # where the catalogs never searched an event is no example either way
+            events = searched_part(lc, prob, events, searched_mask(lc, item.catalogs, catalogs), flares.peak_time_btjd)[2]
             true, covered = event_labels(events, flares.peak_time_btjd, lc.cadence_d)
             records.append({"fold": fold[0], "tic": int(lc.tic), "features": event_features(lc, prob, events),
                             "true": true, "covered": covered, "n_flares": len(flares)})

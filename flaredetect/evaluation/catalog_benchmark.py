@@ -385,9 +385,9 @@ def score_detector(label: str, folds: list, sets: dict, catalogs: dict, window_s
             events = drop_events_on(events, ignore, flares.peak_time_btjd)
             searched = searched_mask(lc, item.catalogs, catalogs)
             time_btjd, prob, events = searched_part(lc, prob, events, searched, flares.peak_time_btjd)
-            window_scores = window_score_fn(lc) if window_score_fn else None
-            if window_scores is not None and searched is not None:  # the rule's window scores, on the same windows
-                window_scores = window_score_fn(lc.replace(time_btjd=lc.time_btjd[searched],
+            window_scores = None
+            if window_score_fn is not None:  # the rule's window scores, on the same (searched) windows
+                window_scores = window_score_fn(lc if searched is None else lc.replace(time_btjd=lc.time_btjd[searched],
                                                            flux_rel=lc.flux_rel[searched],
                                                            flux_err=lc.flux_err[searched],
                                                            quality=lc.quality[searched], flare_mask=None))

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from flaredetect import CONFIG_DIR
 from flaredetect.config_checks import ConfigError
 from flaredetect.evaluation.recovery import (RecoveryCorrection, amplitude_at_recovery, ed_at_recovery,
+                                             injection_recovery_by_threshold,
                                              injection_recovery, recovery_heatmap, recovery_summary)
 from flaredetect.evaluation.runs import RunError
 from flaredetect.inference import EventParams
@@ -124,8 +125,58 @@ def load_light_curves(cfg: DictConfig) -> tuple[list, list]:
     return curves, failed
 
 
+def event_thresholds(cfg: DictConfig) -> tuple[list[float] | None, float | None]:
+    """``thresholds`` (the event thresholds tried on the same injections; None: the one of
+    ``events``) and ``false_rate`` (false events per day to match: a number, or the
+    ``recovery.json`` of another run, e.g. the 3-sigma rule's), checked."""
+    thresholds, false_rate = cfg.get("thresholds"), cfg.get("false_rate")
+    if thresholds is not None:
+        if not OmegaConf.is_list(thresholds) or not len(thresholds):
+            raise ConfigError(f"thresholds={thresholds} must be a non-empty list of event thresholds, e.g. [0.5,0.7,0.9]")
+        bad = [t for t in thresholds if not isinstance(t, (int, float)) or not 0 < t < 1]
+        if bad:
+            raise ConfigError(f"thresholds={list(thresholds)}: {bad} not strictly between 0 and 1")
+        if cfg.detector == "threshold":
+            raise ConfigError("thresholds= is for detector=model: the 3-sigma rule's flags do not change with it")
+        thresholds = sorted({float(t) for t in thresholds})
+    if false_rate is None:
+        return thresholds, None
+    if thresholds is None:
+        raise ConfigError(f"false_rate={false_rate} needs thresholds=[...] to choose from")
+    if isinstance(false_rate, str):
+        path = Path(false_rate)
+        if path.is_dir():
+            path = path / "recovery.json"
+        if not path.is_file():
+            raise ConfigError(f"false_rate={false_rate}: neither a number nor a recovery.json (or its run dir)")
+        import json
+
+        false_rate = json.loads(path.read_text()).get("false_events_per_day")
+        if false_rate is None:
+            raise ConfigError(f"false_rate: {path} has no false_events_per_day")
+    if not isinstance(false_rate, (int, float)) or not false_rate >= 0:
+        raise ConfigError(f"false_rate={false_rate} must be a non-negative number of false events per day")
+    return thresholds, float(false_rate)
+
+
+def choose_threshold(by_threshold: dict, false_rate: float | None) -> float:
+    """The threshold to report: with ``false_rate``, the lowest 50 %-recovery amplitude among
+    thresholds at or below that false-event rate (none: the one with the fewest false
+    events); without, the lowest threshold (the list is a sweep)."""
+    if false_rate is None:
+        return min(by_threshold)
+    ok = {t: n for t, n in by_threshold.items() if n["false_events_per_day"] <= false_rate}
+    if not ok:
+        log.warning("no threshold reaches false_rate=%.3f/day; reporting the one with the fewest false events",
+                    false_rate)
+        return min(by_threshold, key=lambda t: (by_threshold[t]["false_events_per_day"], -t))
+    amp = {t: n["amplitude_sigma_at_50pc_all"] for t, n in ok.items()}
+    return min(ok, key=lambda t: (np.inf if not np.isfinite(amp[t]) else amp[t], t))
+
+
 def run_recovery(cfg: DictConfig) -> dict:
     grid = InjectionGrid(**{k: tuple(v) if OmegaConf.is_list(v) else v for k, v in cfg.injection.items()})
+    thresholds, false_rate = event_thresholds(cfg)  # checked before any checkpoint or file is read
     predictor_for, trained = build_detector(cfg)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -139,8 +190,12 @@ def run_recovery(cfg: DictConfig) -> dict:
     if not curves:
         raise ConfigError(f"input={cfg.input}: no light curve could be read or left to measure"
                           + (f" ({failed[0][1]})" if failed else ""))
-    result = injection_recovery(predictor_for, curves, grid, trials=int(cfg.trials), seed=int(cfg.seed),
-                                tolerance_cadences=int(cfg.tolerance_cadences))
+    results = injection_recovery_by_threshold(predictor_for, curves, grid, thresholds, trials=int(cfg.trials),
+                                              seed=int(cfg.seed), tolerance_cadences=int(cfg.tolerance_cadences))
+    fwhm, amp = list(cfg.bins.fwhm_minutes), list(cfg.bins.amplitude_sigma)
+    by_threshold = {t: recovery_numbers(r.trials, r.false_events, fwhm, amp) for t, r in results.items()}
+    chosen = choose_threshold(by_threshold, false_rate) if thresholds is not None else None
+    result = results[chosen]
     trials = result.trials
     trials.to_csv(out_dir / "recovery_trials.csv", index=False)
     summary = recovery_summary(trials, list(cfg.bins.amplitude_sigma), list(cfg.bins.fwhm_minutes))
@@ -148,7 +203,6 @@ def run_recovery(cfg: DictConfig) -> dict:
     label = "3-sigma rule" if cfg.detector == "threshold" else f"{cfg.ckpt}"
     recovery_heatmap(summary, out_dir / "recovery_heatmap.png", title=f"recovery: {label}")
     RecoveryCorrection.from_trials(trials).save(out_dir / "recovery_correction.json")
-    fwhm, amp = list(cfg.bins.fwhm_minutes), list(cfg.bins.amplitude_sigma)
     groups = rotation_groups(curves) if cfg.get("by_rotation", True) else {}
     report = {
         "detector": cfg.detector, "ckpt": OmegaConf.to_container(cfg.ckpt) if OmegaConf.is_list(cfg.get("ckpt"))
@@ -160,10 +214,22 @@ def run_recovery(cfg: DictConfig) -> dict:
                                                 result.false_events[result.false_events["light_curve"].isin(names)],
                                                 fwhm, amp)
                         for group, names in groups.items() if names},
+        **({} if thresholds is None else {
+            "event_threshold": chosen, "false_rate_matched": false_rate,
+            "by_threshold": [{"threshold": t, **{k: v for k, v in numbers.items() if k != "recovery_by_amplitude_sigma"}}
+                             for t, numbers in by_threshold.items()]}),
         "flaredetect_version": package_versions(("flaredetect",))["flaredetect"],
         "settings": settings_of(cfg),
     }
     write_json(out_dir / "recovery.json", report)
+    if thresholds is not None:
+        print("\nevent threshold | false events/day | 50 % recovery (sigma) | ED of 50 % recovery (s)")
+        for t, numbers in by_threshold.items():
+            print(f"{t:15.3g} | {numbers['false_events_per_day']:16.3f} | {numbers['amplitude_sigma_at_50pc_all']:21.2f} | "
+                  f"{numbers['ed_s_at_50pc_all']:.3g}" + ("   <- reported" if t == chosen else ""))
+        if false_rate is not None:
+            print(f"reported: the threshold with the lowest 50 % amplitude at <= {false_rate:.3f} false events/day "
+                  f"(false_rate)")
     print(f"\n{report['recovered']}/{report['injected']} injected flares recovered in {len(curves)} light curve(s); "
           f"{report['false_events_per_day']:.3f} false events/day on the uninjected data; 50 % recovery at "
           f"{report['amplitude_sigma_at_50pc_all']:.2f} sigma, ED {report['ed_s_at_50pc_all']:.3g} s "

@@ -8,7 +8,7 @@ import pytest
 from flaredetect.data.flare_model import equivalent_duration_s
 from flaredetect.data.lightcurve import CADENCE_DAYS, LightCurve, robust_noise_sigma
 from flaredetect.evaluation.recovery import (RecoveryCorrection, amplitude_at_recovery, injection_recovery,
-                                             recovery_summary)
+                                             injection_recovery_by_threshold, recovery_summary)
 from flaredetect.inference import EventParams, Predictor
 from flaredetect.injection import InjectionGrid, inject_flares
 
@@ -119,6 +119,68 @@ def test_recovery_runs_each_light_curve_with_the_detector_chosen_for_its_star():
     np.testing.assert_array_equal(alone.trials["peak_time_btjd"], mixed.trials["peak_time_btjd"])
 
 
+def _graded(lc: LightCurve) -> np.ndarray:
+    """Injected flares at 0.8, a blip of 0.6 every 997 cadences (false events below 0.6)."""
+    prob = 0.8 * _oracle(lc)
+    prob[::997] = np.maximum(prob[::997], 0.6)
+    return prob
+
+
+def test_recovery_at_several_thresholds_uses_the_same_injections_and_counts_each():
+    grid = InjectionGrid(amplitude_sigma=(5, 50), fwhm_minutes=(4, 20), per_day=1.0)
+    curves = [("a", _quiet(seed=1)), ("b", _quiet(seed=2))]
+    calls = []
+
+    def scorer(lc):
+        calls.append(len(lc))
+        return _graded(lc)
+
+    results = injection_recovery_by_threshold(Predictor(scorer=scorer, events=EventParams(min_cadences=1)), curves,
+                                              grid, [0.9, 0.5, 0.7], trials=2)
+    assert sorted(results) == [0.5, 0.7, 0.9]
+    assert len(calls) == 2 * (1 + 2)  # scored once per (un)injected light curve, not once per threshold
+    peaks = [r.trials["peak_time_btjd"].to_numpy() for r in results.values()]
+    assert all(np.array_equal(peaks[0], p) for p in peaks[1:]) and len(peaks[0]) >= 20
+    assert results[0.5].trials["recovered"].all() and results[0.5].false_events_per_day > 0
+    assert results[0.7].trials["recovered"].all() and results[0.7].false_events_per_day == 0
+    assert not results[0.9].trials["recovered"].any()
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        injection_recovery_by_threshold(Predictor(scorer=scorer), curves, grid, [1.5])
+
+
+def test_recovery_reports_the_threshold_that_recovers_most_at_the_false_rate_asked(tmp_path):
+    import json
+
+    from omegaconf import OmegaConf
+
+    from flaredetect.config_checks import ConfigError
+    from flaredetect.recovery import choose_threshold, event_thresholds
+
+    def numbers(rate, amp):
+        return {"false_events_per_day": rate, "amplitude_sigma_at_50pc_all": amp}
+    sweep = {0.5: numbers(0.40, 3.0), 0.7: numbers(0.20, 4.0), 0.8: numbers(0.10, 5.0), 0.9: numbers(0.05, 9.0)}
+    assert choose_threshold(sweep, 0.25) == 0.7
+    assert choose_threshold(sweep, 0.10) == 0.8
+    assert choose_threshold(sweep, 0.01) == 0.9  # none reaches it: the fewest false events
+    assert choose_threshold(sweep, None) == 0.5
+    rule = tmp_path / "rule"
+    rule.mkdir()
+    (rule / "recovery.json").write_text(json.dumps({"false_events_per_day": 0.232}))
+
+    def cfg(**kw):
+        return OmegaConf.create({"detector": "model", "thresholds": None, "false_rate": None, **kw})
+    assert event_thresholds(cfg(thresholds=[0.9, 0.5], false_rate=str(rule))) == ([0.5, 0.9], 0.232)
+    assert event_thresholds(cfg(thresholds=[0.7], false_rate=0.1)) == ([0.7], 0.1)
+    assert event_thresholds(cfg()) == (None, None)
+    for bad, match in ((cfg(thresholds=[0.5, 1.2]), r"\[1.2\] not strictly between"),
+                       (cfg(false_rate=0.2), "needs thresholds"),
+                       (cfg(thresholds=[0.5], false_rate=str(tmp_path / "none")), "neither a number"),
+                       (cfg(thresholds=[0.5], false_rate=-1), "non-negative"),
+                       (cfg(thresholds=[0.5], detector="threshold"), "3-sigma rule")):
+        with pytest.raises(ConfigError, match=match):
+            event_thresholds(bad)
+
+
 def test_recovery_corrected_ed_of_a_flare_recovered_at_ratio_r_is_ed_over_r():
     rng = np.random.default_rng(0)
     n = 400
@@ -165,6 +227,20 @@ def test_recovery_command_writes_its_tables_and_predict_attaches_the_correction(
     assert 1 < saved["amplitude_sigma_at_50pc_all"] < 30  # the 3-sigma rule needs a few sigma
 
     run = make_run_dir(tmp_path / "run")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(Path(__file__).resolve().parents[1] / "conf")):
+        swept = compose("recovery", overrides=[f"ckpt={run}", f"input={tmp_path / 'in'}", "trials=1",
+                                               "thresholds=[0.2,0.6,0.99]", f"false_rate={out}", "by_rotation=false",
+                                               f"out_dir={tmp_path / 'swept'}", "progress=false",
+                                               f"paths.data_dir={tmp_path / 'data'}"])
+    GlobalHydra.instance().clear()
+    matched = run_recovery(swept)
+    rows = {row["threshold"]: row for row in matched["by_threshold"]}
+    assert sorted(rows) == [0.2, 0.6, 0.99] and matched["false_rate_matched"] == saved["false_events_per_day"]
+    assert matched["event_threshold"] in rows
+    assert matched["false_events_per_day"] == rows[matched["event_threshold"]]["false_events_per_day"]
+    assert rows[0.2]["false_events_per_day"] >= rows[0.99]["false_events_per_day"]
+    assert rows[0.2]["recovered"] >= rows[0.6]["recovered"] >= rows[0.99]["recovered"]
     summary = predict(_predict_cfg(tmp_path, run, str(tmp_path / "in"), events={"threshold": 0.01},
                                    recovery=str(out / "recovery_correction.json")))
     table = QTable.read(summary["ok"][0]["outputs"]["flares"], format="ascii.ecsv")

@@ -17,7 +17,7 @@ recovery probability, and the median ratios of recovered to injected ED and ampl
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -73,30 +73,58 @@ def injection_recovery(predictor, light_curves: Iterable[tuple[str, LightCurve]]
     least ``grid.min_separation_days`` apart and ``avoid_padding`` cadences from the events
     of the uninjected light curve. Seeded by ``(seed, light-curve index, trial)``.
     """
-    rows, false_rows = [], []
+    return injection_recovery_by_threshold(predictor, light_curves, grid, None, trials, seed, tolerance_cadences,
+                                           avoid_padding)[None]
+
+
+def injection_recovery_by_threshold(predictor, light_curves: Iterable[tuple[str, LightCurve]], grid: InjectionGrid,
+                                    thresholds=None, trials: int = 5, seed: int = 0, tolerance_cadences: int = 3,
+                                    avoid_padding: int = 30) -> dict:
+    """:func:`injection_recovery` at several event thresholds on the same injections:
+    ``{threshold: RecoveryResult}`` (``thresholds=None``: ``{None: ...}`` at the predictor's own).
+
+    The network scores each (injected) light curve once; only the events are redone per
+    threshold, so a detector can be compared with another at equal false-event rate. Flares
+    are kept away from the uninjected events of every threshold (the lowest finds the most).
+    """
+    keys = [None] if thresholds is None else [float(t) for t in thresholds]
+    for t in keys:
+        if t is not None and not 0.0 < t < 1.0:
+            raise ValueError(f"event threshold {t} must lie strictly between 0 and 1")
+    rows = {t: [] for t in keys}
+    false_rows = {t: [] for t in keys}
     pick = predictor if callable(predictor) else (lambda _lc: predictor)
     for i, (name, lc) in enumerate(light_curves):
-        detector = pick(lc)
-        _, base_events = detector.predict(lc)
+        chosen = pick(lc)
+        detectors = {t: chosen if t is None else replace(chosen, events=replace(chosen.events, threshold=t))
+                     for t in keys}
+        base_prob, _ = chosen.predict(lc)  # the checks predict makes (length, cadence), and the probabilities
         days = observed_days(lc)
-        false_rows.append({"light_curve": name, "days": days, "n_events": len(base_events["peak_time_btjd"])})
-        busy = event_mask(len(lc), base_events)
+        busy = np.zeros(len(lc), dtype=bool)
+        for t, detector in detectors.items():
+            base_events = detector.events_from(lc, base_prob)
+            false_rows[t].append({"light_curve": name, "days": days, "n_events": len(base_events["peak_time_btjd"])})
+            busy |= event_mask(len(lc), base_events)
         sigma = robust_noise_sigma(lc.flux_rel)
         n = max(1, int(round(grid.per_day * days)))
-        for t in range(trials):
-            rng = np.random.default_rng([seed, i, t])
+        for trial in range(trials):
+            rng = np.random.default_rng([seed, i, trial])
             amp_sigma, fwhm_min = grid.draw(rng, n)
             injected, truth = inject_flares(lc, amp_sigma, fwhm_min, rng, avoid=busy,
                                             min_separation_days=grid.min_separation_days, sigma=sigma)
-            _, events = detector.predict(injected)
+            prob = chosen.probabilities(injected)
             peak_index = np.clip(np.searchsorted(injected.time_btjd, truth.peak_time_btjd), 0, len(lc) - 1)
-            hit, which = _recovered(events, peak_index, tolerance_cadences)
-            for k in range(len(truth)):
-                j = which[k]
-                rows.append((name, t, truth.peak_time_btjd[k], truth.amplitude[k], truth.amplitude[k] / sigma,
-                             truth.fwhm_days[k] * MINUTES_PER_DAY, truth.ed_s[k], bool(hit[k]),
-                             events["ed_s"][j] if hit[k] else np.nan, events["amplitude"][j] if hit[k] else np.nan))
-    return RecoveryResult(pd.DataFrame(rows, columns=list(TRIAL_COLUMNS)), pd.DataFrame(false_rows))
+            for t, detector in detectors.items():
+                events = detector.events_from(injected, prob)
+                hit, which = _recovered(events, peak_index, tolerance_cadences)
+                for k in range(len(truth)):
+                    j = which[k]
+                    rows[t].append((name, trial, truth.peak_time_btjd[k], truth.amplitude[k],
+                                    truth.amplitude[k] / sigma, truth.fwhm_days[k] * MINUTES_PER_DAY, truth.ed_s[k],
+                                    bool(hit[k]), events["ed_s"][j] if hit[k] else np.nan,
+                                    events["amplitude"][j] if hit[k] else np.nan))
+    return {t: RecoveryResult(pd.DataFrame(rows[t], columns=list(TRIAL_COLUMNS)), pd.DataFrame(false_rows[t]))
+            for t in keys}
 
 
 def _bin_labels(edges) -> list[str]:

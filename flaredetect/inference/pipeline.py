@@ -102,6 +102,12 @@ class Predictor:
         check_light_curve(lc, self.length)
         check_cadence(lc, [self])
         prob = self.probabilities(lc)
+        return prob, self.events_from(lc, prob, luminosity_erg_s, correction)
+
+    def events_from(self, lc: LightCurve, prob: np.ndarray, luminosity_erg_s: float | None = None,
+                    correction=None) -> dict:
+        """The events of ``lc`` given its probabilities (from :meth:`probabilities`): the
+        network's cost is paid once when several event settings are tried on one light curve."""
         events = extract_events(lc, prob, self.events, luminosity_erg_s)
         if self.proposals is not None:
             rule_events = replace(self.events, threshold=0.5, min_cadences=1)
@@ -110,7 +116,7 @@ class Predictor:
             events = self.vetter.filter(lc, prob, events)
         if correction is not None:
             events["recovery_probability"], events["ed_corr"] = correction.correct(events["amplitude"], events["ed_s"])
-        return prob, events
+        return events
 
 
 def refine_settings(refine) -> dict:

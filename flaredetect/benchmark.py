@@ -105,7 +105,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "cross-validation: each star is scored by the first run that never trained on it "
                         "(omit to score only the 3-sigma rule)")
     parser.add_argument("--versus", nargs="+", default=[], metavar="RUN",
-                        help="a second model (its own folds) to compare --ckpt with, paired")
+                        help="a second model (its own folds) to compare --ckpt with, paired, under the same settings "
+                             "(--vet-events and --propose-rule apply to it too, unless --versus-alone)")
+    parser.add_argument("--versus-alone", action="store_true",
+                        help="the --versus model without --vet-events / --propose-rule: e.g. the same folds "
+                             "before the second stage, to measure what it adds")
     parser.add_argument("--data", type=Path, default=default_data_dir(),
                         help="the labelled data (default $FLAREDETECT_SHARED_DATA or ../shared/data)")
     parser.add_argument("--sets", choices=sorted(SETS), default="populations",
@@ -194,6 +198,7 @@ def main(argv=None) -> int:
         for ckpt in ckpts:
             net, cfg = load_net(ckpt)
             runs.append((ckpt, net, window_geometry(cfg), trained_tics(cfg)))
+        second_stage = role == "model" or not args.versus_alone
         for head in args.heads:
             if head == "cadence" and any(getattr(net, "cadence_head", None) is None for _, net, _, _ in runs):
                 print(f"\n(skipping head=cadence for the {role}: a run has no cadence head)")
@@ -202,9 +207,9 @@ def main(argv=None) -> int:
             folds = [(str(ckpt), lazy_predictor(net, geometry, head, events, gate, args.stride, args.calibration_stars,
                                                 tuning=([i for i in labelled if _tic_of(i.path) in skip], catalogs)
                                                 if args.tune_events else None, refine=refine,
-                                                proposals=proposals if role == "model" else None),
+                                                proposals=proposals if second_stage else None),
                       skip) for ckpt, net, geometry, skip in runs]
-            if folds and args.vet_events and role == "model":
+            if folds and args.vet_events and second_stage:
                 from flaredetect.evaluation.vetting_cv import collect_events, fit_fold_vetters, vetted_folds
 
                 records = collect_events(folds, sets, catalogs)
@@ -213,9 +218,9 @@ def main(argv=None) -> int:
                 folds = vetted_folds(folds, vetters)
             if folds:
                 how = "the network alone" if gate is None else "vetting significance candidates"
-                how += ", events vetted" if args.vet_events and role == "model" else ""
+                how += ", events vetted" if args.vet_events and second_stage else ""
                 how += f", with {args.propose_rule[0]:g}-sigma x {int(args.propose_rule[1])} rule proposals" \
-                    if proposals is not None and role == "model" else ""
+                    if proposals is not None and second_stage else ""
                 report[f"{role} ({head} head)"], scored[role, head] = score_detector(
                     f"{role}, {head} head, {how}", folds, sets, catalogs, **options)
     agreement = catalog_agreement(sets, catalogs)

@@ -107,6 +107,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--versus", nargs="+", default=[], metavar="RUN",
                         help="a second model (its own folds) to compare --ckpt with, paired, under the same settings "
                              "(--vet-events and --propose-rule apply to it too, unless --versus-alone)")
+    parser.add_argument("--save-vetters", type=Path, default=None, metavar="DIR",
+                        help="with --vet-events: write each fold's vetter here (vetter_<k>.joblib, vetters.json), "
+                             "for flaredetect-predict / flaredetect-recovery vetter=DIR")
     parser.add_argument("--versus-alone", action="store_true",
                         help="the --versus model without --vet-events / --propose-rule: e.g. the same folds "
                              "before the second stage, to measure what it adds")
@@ -152,6 +155,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.vet_events and (args.tune_events or not args.ckpt or len(args.ckpt) < 2):
         parser.error("--vet-events needs the folds of a cross-validation (--ckpt with two or more runs), "
                      "not with --tune-events")
+    if args.save_vetters is not None and not args.vet_events:
+        parser.error("--save-vetters needs --vet-events: there is no vetter to save otherwise")
     if args.propose_rule and not args.vet_events:
         parser.error("--propose-rule needs --vet-events: the vetter judges the rule's proposals")
     if args.stride is not None and args.stride < 1:
@@ -215,6 +220,10 @@ def main(argv=None) -> int:
                 records = collect_events(folds, sets, catalogs)
                 vetters = fit_fold_vetters(records, [name for name, _, _ in folds])
                 report[f"event vetters ({head} head)"] = {name: v.info for name, v in vetters.items()}
+                if args.save_vetters is not None and role == "model":
+                    from flaredetect.inference.vetting import save_fold_vetters
+
+                    print(f"event vetters written to {save_fold_vetters(vetters, args.save_vetters)}")
                 folds = vetted_folds(folds, vetters)
             if folds:
                 how = "the network alone" if gate is None else "vetting significance candidates"

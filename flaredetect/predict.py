@@ -85,8 +85,20 @@ def build_predictor(cfg: DictConfig) -> Predictor:
                      batch_size=int(cfg.get("batch_size", 1024)),
                      events=EventParams(**OmegaConf.to_container(cfg.events, resolve=True)),
                      gate=SignificanceGate(**cfg.candidates) if cfg.get("candidates") else None,
-                     cadence_s=geometry["cadence_s"], name=str(cfg.ckpt),
+                     cadence_s=geometry["cadence_s"], name=str(cfg.ckpt), vetter=load_vetter(cfg.get("vetter"), cfg.ckpt),
                      **refine_settings(cfg.get("refine")))
+
+
+def load_vetter(path: str | None, ckpt):
+    """The event vetter of ``vetter=`` for the network of ``ckpt`` (None: no second stage)."""
+    if not path:
+        return None
+    from flaredetect.inference.vetting import vetter_for
+
+    try:
+        return vetter_for(path, ckpt)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 

@@ -103,3 +103,70 @@ def test_rule_proposals_join_the_network_events_where_it_has_none():
     np.testing.assert_allclose(events["prob_max"][added], 0.0)  # the network's, not the rule's 1
     same = union_events(own, own, network)  # nothing of a set overlapping itself is added
     np.testing.assert_array_equal(same["start_index"], own["start_index"])
+
+
+def _fitted_vetter(seeds=range(6)) -> EventVetter:
+    stars = [_proposals(seed) for seed in seeds]
+    return EventVetter.fit(np.concatenate([event_features(lc, p, e) for lc, p, e, *_ in stars]),
+                           np.concatenate([s[3] for s in stars]), np.concatenate([s[4] for s in stars]),
+                           np.concatenate([np.full(len(s[3]), s[0].tic) for s in stars]), sum(s[5] for s in stars))
+
+
+def test_saved_fold_vetters_load_for_their_own_fold_only_and_judge_as_before(tmp_path):
+    import joblib
+
+    from flaredetect.inference.vetting import save_fold_vetters, vetter_for
+
+    vetter = _fitted_vetter()
+    runs = [tmp_path / "cv" / "0", tmp_path / "cv" / "1"]
+    for run in runs:
+        (run / "checkpoints").mkdir(parents=True)
+    save_fold_vetters({str(runs[0]): vetter, str(runs[1]): _fitted_vetter(range(6, 10))}, tmp_path / "vetters")
+    lc, prob, events, *_ = _proposals(20)
+    loaded = vetter_for(tmp_path / "vetters", runs[0])
+    assert loaded.threshold == vetter.threshold
+    np.testing.assert_array_equal(loaded.scores(lc, prob, events), vetter.scores(lc, prob, events))
+    assert vetter_for(tmp_path / "vetters", runs[0] / "checkpoints" / "best.ckpt").threshold == vetter.threshold
+    assert isinstance(vetter_for(tmp_path / "vetters" / "vetter_1.joblib", runs[1]), EventVetter)
+    with pytest.raises(ValueError, match="has no vetter for"):
+        vetter_for(tmp_path / "vetters", tmp_path / "other_run")
+    with pytest.raises(ValueError, match="fitted on the events of"):
+        vetter_for(tmp_path / "vetters" / "vetter_0.joblib", runs[1])
+    with pytest.raises(ValueError, match="no vetters.json"):
+        vetter_for(tmp_path, runs[0])
+    (tmp_path / "junk.joblib").write_text("not a vetter")
+    with pytest.raises(ValueError, match="not a saved event vetter"):
+        vetter_for(tmp_path / "junk.joblib", runs[0])
+    joblib.dump({"vetter": vetter, "features": ["snr_peak"], "fold": None}, tmp_path / "old.joblib")
+    with pytest.raises(ValueError, match="other event features"):
+        vetter_for(tmp_path / "old.joblib", runs[0])
+
+
+def test_predict_with_a_vetter_keeps_its_events_and_writes_their_vet_prob(tmp_path):
+    from astropy.table import QTable
+
+    from flaredetect.config_checks import ConfigError
+    from flaredetect.inference.vetting import save_fold_vetters
+    from flaredetect.predict import predict
+    from test_predict import _predict_cfg, _save_star, make_run_dir
+
+    run = make_run_dir(tmp_path / "run")
+    _save_star(tmp_path / "in" / "tic000000005_s02.npy")
+    vetter = _fitted_vetter()
+    vetter.threshold = 0.0  # keeps every event: the table must be the unvetted one plus vet_prob
+    save_fold_vetters({str(run): vetter}, tmp_path / "vetters")
+    plain = predict(_predict_cfg(tmp_path / "a", run, str(tmp_path / "in"), events={"threshold": 0.01}))
+    vetted = predict(_predict_cfg(tmp_path / "b", run, str(tmp_path / "in"), events={"threshold": 0.01},
+                                  vetter=str(tmp_path / "vetters")))
+    a = QTable.read(plain["ok"][0]["outputs"]["flares"], format="ascii.ecsv")
+    b = QTable.read(vetted["ok"][0]["outputs"]["flares"], format="ascii.ecsv")
+    assert len(a) > 0 and len(b) == len(a) and "vet_prob" in b.colnames and "vet_prob" not in a.colnames
+    assert ((b["vet_prob"] >= 0) & (b["vet_prob"] <= 1)).all()
+    vetter.threshold = 1.01  # keeps none
+    save_fold_vetters({str(run): vetter}, tmp_path / "strict")
+    none = predict(_predict_cfg(tmp_path / "c", run, str(tmp_path / "in"), events={"threshold": 0.01},
+                                vetter=str(tmp_path / "strict")))
+    assert len(QTable.read(none["ok"][0]["outputs"]["flares"], format="ascii.ecsv")) == 0
+    with pytest.raises(ConfigError, match="has no vetter for"):
+        predict(_predict_cfg(tmp_path / "d", make_run_dir(tmp_path / "other"), str(tmp_path / "in"),
+                             vetter=str(tmp_path / "vetters")))

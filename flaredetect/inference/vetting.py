@@ -154,6 +154,30 @@ class EventVetter:
         return cls(model, threshold, {"events": int(len(true)), "true": int(true.sum()), "n_flares": int(n_flares),
                                       "out_of_fold_f1": f1, "threshold": threshold})
 
+    def save(self, path, fold: str | None = None) -> None:
+        """Write the vetter (joblib: scikit-learn's own format) with the features it expects
+        and ``fold``, the run whose network events it was fitted for."""
+        import joblib
+
+        joblib.dump({"vetter": self, "features": list(FEATURE_NAMES), "fold": fold}, path)
+
+    @staticmethod
+    def load(path) -> tuple["EventVetter", str | None]:
+        """``(vetter, fold)`` from :meth:`save`'s file. joblib files run code when loaded:
+        load only vetters you made."""
+        import joblib
+
+        try:
+            saved = joblib.load(path)
+        except Exception as err:  # noqa: BLE001 - any unreadable file: say which
+            raise ValueError(f"{path} is not a saved event vetter ({type(err).__name__}: {err})") from None
+        if not isinstance(saved, dict) or not isinstance(saved.get("vetter"), EventVetter):
+            raise ValueError(f"{path} is not a saved event vetter (flaredetect-benchmark --save-vetters)")
+        if saved.get("features") != list(FEATURE_NAMES):
+            raise ValueError(f"{path} was fitted on other event features ({saved.get('features')}); "
+                             f"refit it with this version (flaredetect-benchmark --vet-events --save-vetters)")
+        return saved["vetter"], saved.get("fold")
+
     def scores(self, lc: LightCurve, prob: np.ndarray, events: dict) -> np.ndarray:
         features = event_features(lc, prob, events)
         if not len(features):
@@ -167,3 +191,50 @@ class EventVetter:
         kept = {k: np.asarray(v)[keep] for k, v in events.items()}
         kept["vet_prob"] = score[keep]
         return kept
+
+
+VETTERS_INDEX = "vetters.json"
+
+
+def save_fold_vetters(vetters: dict, out_dir) -> "Path":
+    """Each fold's vetter as ``out_dir/vetter_<k>.joblib`` and an index ``vetters.json``
+    (fold run, resolved -> file); returns the index."""
+    import json
+    from pathlib import Path
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index = {}
+    for k, (fold, vetter) in enumerate(vetters.items()):
+        name = f"vetter_{k}.joblib"
+        vetter.save(out_dir / name, fold=str(fold))
+        index[str(Path(fold).resolve())] = name
+    (out_dir / VETTERS_INDEX).write_text(json.dumps({"folds": index}, indent=1))
+    return out_dir / VETTERS_INDEX
+
+
+def vetter_for(path, run) -> EventVetter:
+    """The vetter of ``path`` for the network of ``run`` (its run dir or checkpoint): a file of
+    :meth:`EventVetter.save`, or a directory of :func:`save_fold_vetters` (the fold's own). A
+    vetter judges the events of the network it was fitted on: any other run is refused."""
+    import json
+    from pathlib import Path
+
+    path, run = Path(path), Path(run).resolve()
+    runs = {run, run.parent.parent} if run.suffix == ".ckpt" else {run}  # a .ckpt in <run>/checkpoints/
+    if path.is_dir():
+        index_file = path / VETTERS_INDEX
+        if not index_file.is_file():
+            raise ValueError(f"vetter={path}: no {VETTERS_INDEX} (a directory of flaredetect-benchmark --save-vetters)")
+        index = json.loads(index_file.read_text())["folds"]
+        match = [name for fold, name in index.items() if Path(fold) in runs]
+        if not match:
+            raise ValueError(f"vetter={path} has no vetter for {run} (it has: {', '.join(index)})")
+        path = path / match[0]
+    if not path.is_file():
+        raise ValueError(f"vetter={path} does not exist (a vetter file or directory of flaredetect-benchmark "
+                         f"--save-vetters)")
+    vetter, fold = EventVetter.load(path)
+    if fold is not None and Path(fold).resolve() not in runs:
+        raise ValueError(f"vetter={path} was fitted on the events of {fold}, not of {run}")
+    return vetter

@@ -32,6 +32,8 @@ COLUMNS = (
     ("fit_ampl", "fit_amplitude", None, "peak of the flare template (Mendoza et al. 2022) fitted to the event"),
     ("fit_fwhm", "fit_fwhm_min", "min", "FWHM of the fitted template"),
     ("fit_ed", "fit_ed_s", "s", "equivalent duration of the fitted template, faint tail included"),
+    ("vet_prob", "vet_prob", None, "probability the event vetter (flaredetect-benchmark --save-vetters) gave that "
+     "the catalogs would list the event (only with vetter=)"),
     ("recovery_probability", "recovery_probability", None,
      "share of injected flares like this one (corrected amplitude and ED) that the detector recovered "
      "(flaredetect-recovery)"),

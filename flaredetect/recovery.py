@@ -20,8 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from flaredetect import CONFIG_DIR
 from flaredetect.config_checks import ConfigError
 from flaredetect.evaluation.recovery import (RecoveryCorrection, amplitude_at_recovery, ed_at_recovery,
-                                             injection_recovery_by_threshold,
-                                             injection_recovery, recovery_heatmap, recovery_summary)
+                                             injection_recovery_by_threshold, recovery_heatmap, recovery_summary)
 from flaredetect.evaluation.runs import RunError
 from flaredetect.inference import EventParams
 from flaredetect.inference.candidates import threshold_predictor
@@ -207,7 +206,7 @@ def run_recovery(cfg: DictConfig) -> dict:
     report = {
         "detector": cfg.detector, "ckpt": OmegaConf.to_container(cfg.ckpt) if OmegaConf.is_list(cfg.get("ckpt"))
         else cfg.get("ckpt"), "failed": failed,
-        **recovery_numbers(trials, result.false_events, fwhm, amp),
+        **by_threshold[chosen],
         "median_ed_ratio": float(np.nanmedian(trials["ed_rec"] / trials["ed_s"])) if trials["recovered"].any()
         else float("nan"),
         "by_rotation": {group: recovery_numbers(trials[trials["light_curve"].isin(names)],

@@ -26,6 +26,7 @@ import pandas as pd
 
 from flaredetect.data.lightcurve import LightCurve, cadence_days, robust_noise_sigma
 from flaredetect.inference.events import event_mask
+from flaredetect.inference.pipeline import check_cadence, check_light_curve
 from flaredetect.injection import MINUTES_PER_DAY, InjectionGrid, inject_flares
 
 SECONDS_PER_DAY = 86400.0
@@ -98,7 +99,9 @@ def injection_recovery_by_threshold(predictor, light_curves: Iterable[tuple[str,
         chosen = pick(lc)
         detectors = {t: chosen if t is None else replace(chosen, events=replace(chosen.events, threshold=t))
                      for t in keys}
-        base_prob, _ = chosen.predict(lc)  # the checks predict makes (length, cadence), and the probabilities
+        check_light_curve(lc, chosen.length)  # predict's checks (length, cadence), then its probabilities
+        check_cadence(lc, [chosen])
+        base_prob = chosen.probabilities(lc)
         days = observed_days(lc)
         busy = np.zeros(len(lc), dtype=bool)
         for t, detector in detectors.items():

@@ -130,7 +130,9 @@ def provenance(cfg: DictConfig, predictors: list[Predictor]) -> dict:
     predict setting (the head as resolved)."""
     settings = settings_of(cfg)
     settings["head"] = predictors[0].head
-    records = [{**checkpoint_record(p.name), "cadence_s": p.cadence_s} for p in predictors]
+    records = [{**checkpoint_record(p.name), "cadence_s": p.cadence_s,
+                **({"vetter": {k: p.vetter.info.get(k) for k in ("file", "sha256")}} if p.vetter is not None else {})}
+               for p in predictors]
     out = {"checkpoint": records[0], "flaredetect_version": package_versions(("flaredetect",))["flaredetect"],
            "settings": settings}
     if len(records) > 1:

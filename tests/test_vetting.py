@@ -162,6 +162,13 @@ def test_predict_with_a_vetter_keeps_its_events_and_writes_their_vet_prob(tmp_pa
     b = QTable.read(vetted["ok"][0]["outputs"]["flares"], format="ascii.ecsv")
     assert len(a) > 0 and len(b) == len(a) and "vet_prob" in b.colnames and "vet_prob" not in a.colnames
     assert ((b["vet_prob"] >= 0) & (b["vet_prob"] <= 1)).all()
+    from flaredetect.checkpoints import sha256
+    from flaredetect.inference.pipeline import made_by_key
+
+    recorded = b.meta["checkpoint"]["vetter"]
+    assert recorded["sha256"] == sha256(tmp_path / "vetters" / "vetter_0.joblib") and "vetter" not in a.meta["checkpoint"]
+    other = {**b.meta["checkpoint"], "vetter": {**recorded, "sha256": "0" * 64}}  # the same path, refitted
+    assert made_by_key({"checkpoint": other}, []) != made_by_key({"checkpoint": b.meta["checkpoint"]}, [])
     vetter.threshold = 1.01  # keeps none
     save_fold_vetters({str(run): vetter}, tmp_path / "strict")
     none = predict(_predict_cfg(tmp_path / "c", run, str(tmp_path / "in"), events={"threshold": 0.01},

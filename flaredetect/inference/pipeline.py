@@ -288,13 +288,14 @@ _NOT_OUTPUT_SETTINGS = {"shard", "num_shards", "resume", "progress", "input", "o
 
 
 def made_by_key(meta: dict | None, predictors) -> str:
-    """What an input's outputs depend on: the checkpoints' sha256 and a digest of the settings
+    """What an input's outputs depend on: the checkpoints' (and event vetters') sha256 and a digest of the settings
     that change outputs (a completion marker is only trusted when it matches)."""
     import hashlib
     import json
 
     meta = meta or {}
-    shas = ",".join(d["sha256"] for d in meta.get("detectors", [meta.get("checkpoint") or {}]) if d and d.get("sha256"))
+    shas = ",".join(d["sha256"] + (f"+{d['vetter']['sha256']}" if d.get("vetter") else "")
+                    for d in meta.get("detectors", [meta.get("checkpoint") or {}]) if d and d.get("sha256"))
     settings = {k: v for k, v in (meta.get("settings") or {}).items() if k not in _NOT_OUTPUT_SETTINGS}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return f"{shas or ','.join(p.name or 'scorer' for p in predictors)}|{digest}"

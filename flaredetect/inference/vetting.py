@@ -237,4 +237,7 @@ def vetter_for(path, run) -> EventVetter:
     vetter, fold = EventVetter.load(path)
     if fold is not None and Path(fold).resolve() not in runs:
         raise ValueError(f"vetter={path} was fitted on the events of {fold}, not of {run}")
+    from flaredetect.checkpoints import sha256
+
+    vetter.info = {**vetter.info, "file": str(path.resolve()), "sha256": sha256(path)}  # for the outputs' provenance
     return vetter

@@ -111,6 +111,13 @@ def check_predict_config(cfg: DictConfig) -> None:
         if value is not None and not (_is_int(value) and value >= (1 if key == "threads" else 0)):
             problems.append(f"{key}={value} must be a non-negative integer{' >= 1' if key == 'threads' else ''} "
                             f"(or null)")
+    vet_threshold = cfg.get("vet_threshold")
+    if vet_threshold is not None:
+        if not (isinstance(vet_threshold, (int, float)) and 0 < vet_threshold < 1):
+            problems.append(f"vet_threshold={vet_threshold} must lie strictly between 0 and 1 (or null: the vetter's own)")
+        elif not cfg.get("vetter"):
+            problems.append(f"vet_threshold={vet_threshold} needs vetter=<a directory of flaredetect-benchmark "
+                            f"--save-vetters>: without a vetter there is no vet_prob to threshold")
     for key in ("luminosity_erg_s", "low_sigma"):
         value = cfg.get(key)
         if value is not None and not (isinstance(value, (int, float)) and value > 0):

@@ -85,20 +85,25 @@ def build_predictor(cfg: DictConfig) -> Predictor:
                      batch_size=int(cfg.get("batch_size", 1024)),
                      events=EventParams(**OmegaConf.to_container(cfg.events, resolve=True)),
                      gate=SignificanceGate(**cfg.candidates) if cfg.get("candidates") else None,
-                     cadence_s=geometry["cadence_s"], name=str(cfg.ckpt), vetter=load_vetter(cfg.get("vetter"), cfg.ckpt),
+                     cadence_s=geometry["cadence_s"], name=str(cfg.ckpt),
+                     vetter=load_vetter(cfg.get("vetter"), cfg.ckpt, cfg.get("vet_threshold")),
                      **refine_settings(cfg.get("refine")))
 
 
-def load_vetter(path: str | None, ckpt):
-    """The event vetter of ``vetter=`` for the network of ``ckpt`` (None: no second stage)."""
+def load_vetter(path: str | None, ckpt, threshold: float | None = None):
+    """The event vetter of ``vetter=`` for the network of ``ckpt`` (None: no second stage),
+    keeping events at ``threshold`` (None: the threshold it was fitted with)."""
     if not path:
         return None
+    from dataclasses import replace
+
     from flaredetect.inference.vetting import vetter_for
 
     try:
-        return vetter_for(path, ckpt)
+        vetter = vetter_for(path, ckpt)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    return vetter if threshold is None else replace(vetter, threshold=float(threshold))
 
 
 
@@ -131,7 +136,8 @@ def provenance(cfg: DictConfig, predictors: list[Predictor]) -> dict:
     settings = settings_of(cfg)
     settings["head"] = predictors[0].head
     records = [{**checkpoint_record(p.name), "cadence_s": p.cadence_s,
-                **({"vetter": {k: p.vetter.info.get(k) for k in ("file", "sha256")}} if p.vetter is not None else {})}
+                **({"vetter": {**{k: p.vetter.info.get(k) for k in ("file", "sha256")}, "threshold": p.vetter.threshold}}
+                   if p.vetter is not None else {})}
                for p in predictors]
     out = {"checkpoint": records[0], "flaredetect_version": package_versions(("flaredetect",))["flaredetect"],
            "settings": settings}

@@ -124,24 +124,33 @@ def load_light_curves(cfg: DictConfig) -> tuple[list, list]:
     return curves, failed
 
 
-def event_thresholds(cfg: DictConfig) -> tuple[list[float] | None, float | None]:
-    """``thresholds`` (the event thresholds tried on the same injections; None: the one of
-    ``events``) and ``false_rate`` (false events per day to match: a number, or the
-    ``recovery.json`` of another run, e.g. the 3-sigma rule's), checked."""
-    thresholds, false_rate = cfg.get("thresholds"), cfg.get("false_rate")
+def event_thresholds(cfg: DictConfig) -> tuple[list[float] | None, float | None, str]:
+    """``(thresholds, false_rate, of)``, checked: the thresholds tried on the same injections
+    (``thresholds``: the network's event threshold, ``of="events"``; ``vet_thresholds``: the
+    event vetter's, ``of="vetter"``; None: the detector's own), and ``false_rate`` (false
+    events per day to match: a number, or the ``recovery.json`` of another run, e.g. the
+    3-sigma rule's)."""
+    false_rate = cfg.get("false_rate")
+    if cfg.get("thresholds") is not None and cfg.get("vet_thresholds") is not None:
+        raise ConfigError("thresholds= and vet_thresholds= sweep one threshold each: give one of them "
+                          "(fix the other with events.threshold= or vet_threshold=)")
+    key, of = ("vet_thresholds", "vetter") if cfg.get("vet_thresholds") is not None else ("thresholds", "events")
+    thresholds = cfg.get(key)
     if thresholds is not None:
         if not OmegaConf.is_list(thresholds) or not len(thresholds):
-            raise ConfigError(f"thresholds={thresholds} must be a non-empty list of event thresholds, e.g. [0.5,0.7,0.9]")
+            raise ConfigError(f"{key}={thresholds} must be a non-empty list of thresholds, e.g. [0.5,0.7,0.9]")
         bad = [t for t in thresholds if not isinstance(t, (int, float)) or not 0 < t < 1]
         if bad:
-            raise ConfigError(f"thresholds={list(thresholds)}: {bad} not strictly between 0 and 1")
+            raise ConfigError(f"{key}={list(thresholds)}: {bad} not strictly between 0 and 1")
         if cfg.detector == "threshold":
-            raise ConfigError("thresholds= is for detector=model: the 3-sigma rule's flags do not change with it")
+            raise ConfigError(f"{key}= is for detector=model: the 3-sigma rule's flags do not change with it")
+        if of == "vetter" and not cfg.get("vetter"):
+            raise ConfigError("vet_thresholds= needs vetter=<a directory of flaredetect-benchmark --save-vetters>")
         thresholds = sorted({float(t) for t in thresholds})
     if false_rate is None:
-        return thresholds, None
+        return thresholds, None, of
     if thresholds is None:
-        raise ConfigError(f"false_rate={false_rate} needs thresholds=[...] to choose from")
+        raise ConfigError(f"false_rate={false_rate} needs thresholds=[...] or vet_thresholds=[...] to choose from")
     if isinstance(false_rate, str):
         path = Path(false_rate)
         if path.is_dir():
@@ -155,7 +164,7 @@ def event_thresholds(cfg: DictConfig) -> tuple[list[float] | None, float | None]
             raise ConfigError(f"false_rate: {path} has no false_events_per_day")
     if not isinstance(false_rate, (int, float)) or not false_rate >= 0:
         raise ConfigError(f"false_rate={false_rate} must be a non-negative number of false events per day")
-    return thresholds, float(false_rate)
+    return thresholds, float(false_rate), of
 
 
 def choose_threshold(by_threshold: dict, false_rate: float | None) -> float:
@@ -175,7 +184,7 @@ def choose_threshold(by_threshold: dict, false_rate: float | None) -> float:
 
 def run_recovery(cfg: DictConfig) -> dict:
     grid = InjectionGrid(**{k: tuple(v) if OmegaConf.is_list(v) else v for k, v in cfg.injection.items()})
-    thresholds, false_rate = event_thresholds(cfg)  # checked before any checkpoint or file is read
+    thresholds, false_rate, of = event_thresholds(cfg)  # checked before any checkpoint or file is read
     predictor_for, trained = build_detector(cfg)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -190,7 +199,8 @@ def run_recovery(cfg: DictConfig) -> dict:
         raise ConfigError(f"input={cfg.input}: no light curve could be read or left to measure"
                           + (f" ({failed[0][1]})" if failed else ""))
     results = injection_recovery_by_threshold(predictor_for, curves, grid, thresholds, trials=int(cfg.trials),
-                                              seed=int(cfg.seed), tolerance_cadences=int(cfg.tolerance_cadences))
+                                              seed=int(cfg.seed), tolerance_cadences=int(cfg.tolerance_cadences),
+                                              of=of)
     fwhm, amp = list(cfg.bins.fwhm_minutes), list(cfg.bins.amplitude_sigma)
     by_threshold = {t: recovery_numbers(r.trials, r.false_events, fwhm, amp) for t, r in results.items()}
     chosen = choose_threshold(by_threshold, false_rate) if thresholds is not None else None
@@ -214,7 +224,7 @@ def run_recovery(cfg: DictConfig) -> dict:
                                                 fwhm, amp)
                         for group, names in groups.items() if names},
         **({} if thresholds is None else {
-            "event_threshold": chosen, "false_rate_matched": false_rate,
+            ("vet_threshold" if of == "vetter" else "event_threshold"): chosen, "false_rate_matched": false_rate,
             "by_threshold": [{"threshold": t, **{k: v for k, v in numbers.items() if k != "recovery_by_amplitude_sigma"}}
                              for t, numbers in by_threshold.items()]}),
         "flaredetect_version": package_versions(("flaredetect",))["flaredetect"],
@@ -222,7 +232,8 @@ def run_recovery(cfg: DictConfig) -> dict:
     }
     write_json(out_dir / "recovery.json", report)
     if thresholds is not None:
-        print("\nevent threshold | false events/day | 50 % recovery (sigma) | ED of 50 % recovery (s)")
+        print(f"\n{'vet threshold' if of == 'vetter' else 'event threshold':>15} | false events/day | "
+              f"50 % recovery (sigma) | ED of 50 % recovery (s)")
         for t, numbers in by_threshold.items():
             print(f"{t:15.3g} | {numbers['false_events_per_day']:16.3f} | {numbers['amplitude_sigma_at_50pc_all']:21.2f} | "
                   f"{numbers['ed_s_at_50pc_all']:.3g}" + ("   <- reported" if t == chosen else ""))

@@ -148,6 +148,29 @@ def test_recovery_at_several_thresholds_uses_the_same_injections_and_counts_each
         injection_recovery_by_threshold(Predictor(scorer=scorer), curves, grid, [1.5])
 
 
+def test_recovery_at_several_vetter_thresholds_keeps_the_networks_events_and_refilters_them():
+    from dataclasses import dataclass
+
+    from flaredetect.inference.vetting import EventVetter
+
+    @dataclass
+    class ByPeak(EventVetter):  # a vetter whose probability is the event's peak network probability
+        def scores(self, lc, prob, events):
+            return np.asarray(events["prob_max"], float)
+
+    grid = InjectionGrid(amplitude_sigma=(5, 50), fwhm_minutes=(4, 20), per_day=1.0)
+    curves = [("a", _quiet(seed=1)), ("b", _quiet(seed=2))]
+    vetted = Predictor(scorer=_graded, events=EventParams(threshold=0.5, min_cadences=1), vetter=ByPeak(threshold=0.99))
+    results = injection_recovery_by_threshold(vetted, curves, grid, [0.9, 0.5, 0.7], trials=2, of="vetter")
+    assert sorted(results) == [0.5, 0.7, 0.9]
+    assert results[0.5].trials["recovered"].all() and results[0.5].false_events_per_day > 0  # the blips pass
+    assert results[0.7].trials["recovered"].all() and results[0.7].false_events_per_day == 0
+    assert not results[0.9].trials["recovered"].any()
+    assert vetted.vetter.threshold == 0.99  # the predictor itself is left as it was
+    with pytest.raises(ValueError, match="has none"):
+        injection_recovery_by_threshold(Predictor(scorer=_graded, name="plain"), curves, grid, [0.5], of="vetter")
+
+
 def test_recovery_reports_the_threshold_that_recovers_most_at_the_false_rate_asked(tmp_path):
     import json
 
@@ -168,11 +191,16 @@ def test_recovery_reports_the_threshold_that_recovers_most_at_the_false_rate_ask
     (rule / "recovery.json").write_text(json.dumps({"false_events_per_day": 0.232}))
 
     def cfg(**kw):
-        return OmegaConf.create({"detector": "model", "thresholds": None, "false_rate": None, **kw})
-    assert event_thresholds(cfg(thresholds=[0.9, 0.5], false_rate=str(rule))) == ([0.5, 0.9], 0.232)
-    assert event_thresholds(cfg(thresholds=[0.7], false_rate=0.1)) == ([0.7], 0.1)
-    assert event_thresholds(cfg()) == (None, None)
+        return OmegaConf.create({"detector": "model", "thresholds": None, "vet_thresholds": None, "vetter": None,
+                                 "false_rate": None, **kw})
+    assert event_thresholds(cfg(thresholds=[0.9, 0.5], false_rate=str(rule))) == ([0.5, 0.9], 0.232, "events")
+    assert event_thresholds(cfg(thresholds=[0.7], false_rate=0.1)) == ([0.7], 0.1, "events")
+    assert event_thresholds(cfg()) == (None, None, "events")
+    assert event_thresholds(cfg(vet_thresholds=[0.4, 0.2], vetter="v", false_rate=0.1)) == ([0.2, 0.4], 0.1, "vetter")
     for bad, match in ((cfg(thresholds=[0.5, 1.2]), r"\[1.2\] not strictly between"),
+                       (cfg(vet_thresholds=[0.0], vetter="v"), r"vet_thresholds=\[0.0\]: \[0.0\] not strictly"),
+                       (cfg(vet_thresholds=[0.3]), "needs vetter="),
+                       (cfg(vet_thresholds=[0.3], thresholds=[0.5], vetter="v"), "give one of them"),
                        (cfg(false_rate=0.2), "needs thresholds"),
                        (cfg(thresholds=[0.5], false_rate=str(tmp_path / "none")), "neither a number"),
                        (cfg(thresholds=[0.5], false_rate=-1), "non-negative"),

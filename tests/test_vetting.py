@@ -174,6 +174,14 @@ def test_predict_with_a_vetter_keeps_its_events_and_writes_their_vet_prob(tmp_pa
     none = predict(_predict_cfg(tmp_path / "c", run, str(tmp_path / "in"), events={"threshold": 0.01},
                                 vetter=str(tmp_path / "strict")))
     assert len(QTable.read(none["ok"][0]["outputs"]["flares"], format="ascii.ecsv")) == 0
+    loose = predict(_predict_cfg(tmp_path / "e", run, str(tmp_path / "in"), events={"threshold": 0.01},
+                                 vetter=str(tmp_path / "strict"), vet_threshold=1e-9))  # overrides the fitted 1.01
+    table = QTable.read(loose["ok"][0]["outputs"]["flares"], format="ascii.ecsv")
+    assert len(table) == len(a) and table.meta["checkpoint"]["vetter"]["threshold"] == 1e-9
+    for bad, match in (({"vet_threshold": 0.5}, "needs vetter="),
+                       ({"vet_threshold": 1.5, "vetter": str(tmp_path / "vetters")}, "vet_threshold=1.5 must lie")):
+        with pytest.raises(ConfigError, match=match):
+            predict(_predict_cfg(tmp_path / "f", run, str(tmp_path / "in"), **bad))
     with pytest.raises(ConfigError, match="has no vetter for"):
         predict(_predict_cfg(tmp_path / "d", make_run_dir(tmp_path / "other"), str(tmp_path / "in"),
                              vetter=str(tmp_path / "vetters")))

@@ -80,25 +80,37 @@ def injection_recovery(predictor, light_curves: Iterable[tuple[str, LightCurve]]
 
 def injection_recovery_by_threshold(predictor, light_curves: Iterable[tuple[str, LightCurve]], grid: InjectionGrid,
                                     thresholds=None, trials: int = 5, seed: int = 0, tolerance_cadences: int = 3,
-                                    avoid_padding: int = 30) -> dict:
-    """:func:`injection_recovery` at several event thresholds on the same injections:
+                                    avoid_padding: int = 30, of: str = "events") -> dict:
+    """:func:`injection_recovery` at several thresholds on the same injections:
     ``{threshold: RecoveryResult}`` (``thresholds=None``: ``{None: ...}`` at the predictor's own).
+    ``of="events"``: the network's event threshold; ``of="vetter"``: the event vetter's
+    (the predictor's second stage), the network's events unchanged.
 
     The network scores each (injected) light curve once; only the events are redone per
     threshold, so a detector can be compared with another at equal false-event rate. Flares
     are kept away from the uninjected events of every threshold (the lowest finds the most).
     """
+    if of not in ("events", "vetter"):
+        raise ValueError(f"of={of!r} must be 'events' or 'vetter'")
     keys = [None] if thresholds is None else [float(t) for t in thresholds]
     for t in keys:
         if t is not None and not 0.0 < t < 1.0:
-            raise ValueError(f"event threshold {t} must lie strictly between 0 and 1")
+            raise ValueError(f"{'vetter' if of == 'vetter' else 'event'} threshold {t} must lie strictly between 0 and 1")
+
+    def at(detector, t):
+        if t is None:
+            return detector
+        if of == "vetter":
+            if detector.vetter is None:
+                raise ValueError(f"vetter thresholds need a predictor with an event vetter ({detector.name} has none)")
+            return replace(detector, vetter=replace(detector.vetter, threshold=t))
+        return replace(detector, events=replace(detector.events, threshold=t))
     rows = {t: [] for t in keys}
     false_rows = {t: [] for t in keys}
     pick = predictor if callable(predictor) else (lambda _lc: predictor)
     for i, (name, lc) in enumerate(light_curves):
         chosen = pick(lc)
-        detectors = {t: chosen if t is None else replace(chosen, events=replace(chosen.events, threshold=t))
-                     for t in keys}
+        detectors = {t: at(chosen, t) for t in keys}
         check_light_curve(lc, chosen.length)  # predict's checks (length, cadence), then its probabilities
         check_cadence(lc, [chosen])
         base_prob = chosen.probabilities(lc)

@@ -30,6 +30,7 @@ from flaredetect.utils import exit_with_error, package_versions, settings_of, wr
 
 log = logging.getLogger(__name__)
 DETECTORS = ("model", "threshold")
+RATE_KEYS = {"data": "false_events_per_day", "inverted": "false_events_per_day_inverted"}  # false_rate_on ->
 
 
 def build_detector(cfg: DictConfig):
@@ -85,6 +86,8 @@ def recovery_numbers(trials, false_events, fwhm_bins, amplitude_bins) -> dict:
     return {"light_curves": int(len(false_events)), "injected": int(len(trials)),
             "recovered": int(trials["recovered"].sum()),
             "false_events_per_day": float(false_events["n_events"].sum() / days) if days else float("nan"),
+            "false_events_per_day_inverted": float(false_events["n_events_inverted"].sum() / days) if days
+            else float("nan"),
             "days_searched": days,
             "amplitude_sigma_at_50pc": {f"fwhm [{a:g}, {b:g}) min": amplitude_at_recovery(trials, 0.5, (a, b))
                                         for a, b in zip(fwhm[:-1], fwhm[1:])},
@@ -130,7 +133,9 @@ def event_thresholds(cfg: DictConfig) -> tuple[list[float] | None, float | None,
     event vetter's, ``of="vetter"``; None: the detector's own), and ``false_rate`` (false
     events per day to match: a number, or the ``recovery.json`` of another run, e.g. the
     3-sigma rule's)."""
-    false_rate = cfg.get("false_rate")
+    false_rate, on = cfg.get("false_rate"), cfg.get("false_rate_on", "data")
+    if on not in RATE_KEYS:
+        raise ConfigError(f"false_rate_on={on} must be one of {list(RATE_KEYS)}")
     if cfg.get("thresholds") is not None and cfg.get("vet_thresholds") is not None:
         raise ConfigError("thresholds= and vet_thresholds= sweep one threshold each: give one of them "
                           "(fix the other with events.threshold= or vet_threshold=)")
@@ -159,25 +164,27 @@ def event_thresholds(cfg: DictConfig) -> tuple[list[float] | None, float | None,
             raise ConfigError(f"false_rate={false_rate}: neither a number nor a recovery.json (or its run dir)")
         import json
 
-        false_rate = json.loads(path.read_text()).get("false_events_per_day")
+        false_rate = json.loads(path.read_text()).get(RATE_KEYS[on])
         if false_rate is None:
-            raise ConfigError(f"false_rate: {path} has no false_events_per_day")
+            raise ConfigError(f"false_rate: {path} has no {RATE_KEYS[on]} (false_rate_on={on}; an older run: redo it)")
     if not isinstance(false_rate, (int, float)) or not false_rate >= 0:
         raise ConfigError(f"false_rate={false_rate} must be a non-negative number of false events per day")
     return thresholds, float(false_rate), of
 
 
-def choose_threshold(by_threshold: dict, false_rate: float | None) -> float:
+def choose_threshold(by_threshold: dict, false_rate: float | None, on: str = "data") -> float:
     """The threshold to report: with ``false_rate``, the lowest 50 %-recovery amplitude among
-    thresholds at or below that false-event rate (none: the one with the fewest false
-    events); without, the lowest threshold (the list is a sweep)."""
+    thresholds at or below that false-event rate (``on``: of the data or of the inverted
+    light curves; none: the one with the fewest false events); without, the lowest
+    threshold (the list is a sweep)."""
     if false_rate is None:
         return min(by_threshold)
-    ok = {t: n for t, n in by_threshold.items() if n["false_events_per_day"] <= false_rate}
+    key = RATE_KEYS[on]
+    ok = {t: n for t, n in by_threshold.items() if n[key] <= false_rate}
     if not ok:
         log.warning("no threshold reaches false_rate=%.3f/day; reporting the one with the fewest false events",
                     false_rate)
-        return min(by_threshold, key=lambda t: (by_threshold[t]["false_events_per_day"], -t))
+        return min(by_threshold, key=lambda t: (by_threshold[t][key], -t))
     amp = {t: n["amplitude_sigma_at_50pc_all"] for t, n in ok.items()}
     return min(ok, key=lambda t: (np.inf if not np.isfinite(amp[t]) else amp[t], t))
 
@@ -203,7 +210,8 @@ def run_recovery(cfg: DictConfig) -> dict:
                                               of=of)
     fwhm, amp = list(cfg.bins.fwhm_minutes), list(cfg.bins.amplitude_sigma)
     by_threshold = {t: recovery_numbers(r.trials, r.false_events, fwhm, amp) for t, r in results.items()}
-    chosen = choose_threshold(by_threshold, false_rate) if thresholds is not None else None
+    on = cfg.get("false_rate_on", "data")
+    chosen = choose_threshold(by_threshold, false_rate, on) if thresholds is not None else None
     result = results[chosen]
     trials = result.trials
     trials.to_csv(out_dir / "recovery_trials.csv", index=False)
@@ -225,6 +233,7 @@ def run_recovery(cfg: DictConfig) -> dict:
                         for group, names in groups.items() if names},
         **({} if thresholds is None else {
             ("vet_threshold" if of == "vetter" else "event_threshold"): chosen, "false_rate_matched": false_rate,
+            "false_rate_on": on,
             "by_threshold": [{"threshold": t, **{k: v for k, v in numbers.items() if k != "recovery_by_amplitude_sigma"}}
                              for t, numbers in by_threshold.items()]}),
         "flaredetect_version": package_versions(("flaredetect",))["flaredetect"],
@@ -233,15 +242,17 @@ def run_recovery(cfg: DictConfig) -> dict:
     write_json(out_dir / "recovery.json", report)
     if thresholds is not None:
         print(f"\n{'vet threshold' if of == 'vetter' else 'event threshold':>15} | false events/day | "
-              f"50 % recovery (sigma) | ED of 50 % recovery (s)")
+              f"inverted | 50 % recovery (sigma) | ED of 50 % recovery (s)")
         for t, numbers in by_threshold.items():
-            print(f"{t:15.3g} | {numbers['false_events_per_day']:16.3f} | {numbers['amplitude_sigma_at_50pc_all']:21.2f} | "
+            print(f"{t:15.3g} | {numbers['false_events_per_day']:16.3f} | {numbers['false_events_per_day_inverted']:8.3f} | "
+                  f"{numbers['amplitude_sigma_at_50pc_all']:21.2f} | "
                   f"{numbers['ed_s_at_50pc_all']:.3g}" + ("   <- reported" if t == chosen else ""))
         if false_rate is not None:
             print(f"reported: the threshold with the lowest 50 % amplitude at <= {false_rate:.3f} false events/day "
-                  f"(false_rate)")
+                  f"(false_rate) {'of the inverted light curves' if on == 'inverted' else 'of the data'}")
     print(f"\n{report['recovered']}/{report['injected']} injected flares recovered in {len(curves)} light curve(s); "
-          f"{report['false_events_per_day']:.3f} false events/day on the uninjected data; 50 % recovery at "
+          f"{report['false_events_per_day']:.3f} false events/day on the uninjected data "
+          f"({report['false_events_per_day_inverted']:.3f} on them inverted); 50 % recovery at "
           f"{report['amplitude_sigma_at_50pc_all']:.2f} sigma, ED {report['ed_s_at_50pc_all']:.3g} s "
           f"(FWHM {fwhm[0]}-{fwhm[-1]} min) -> {out_dir}")
     for group, numbers in report["by_rotation"].items():

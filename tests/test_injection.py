@@ -138,7 +138,7 @@ def test_recovery_at_several_thresholds_uses_the_same_injections_and_counts_each
     results = injection_recovery_by_threshold(Predictor(scorer=scorer, events=EventParams(min_cadences=1)), curves,
                                               grid, [0.9, 0.5, 0.7], trials=2)
     assert sorted(results) == [0.5, 0.7, 0.9]
-    assert len(calls) == 2 * (1 + 2)  # scored once per (un)injected light curve, not once per threshold
+    assert len(calls) == 2 * (2 + 2)  # once per uninjected (and inverted) and injected light curve, not per threshold
     peaks = [r.trials["peak_time_btjd"].to_numpy() for r in results.values()]
     assert all(np.array_equal(peaks[0], p) for p in peaks[1:]) and len(peaks[0]) >= 20
     assert results[0.5].trials["recovered"].all() and results[0.5].false_events_per_day > 0
@@ -146,6 +146,26 @@ def test_recovery_at_several_thresholds_uses_the_same_injections_and_counts_each
     assert not results[0.9].trials["recovered"].any()
     with pytest.raises(ValueError, match="between 0 and 1"):
         injection_recovery_by_threshold(Predictor(scorer=scorer), curves, grid, [1.5])
+
+
+def test_inverted_light_curves_count_false_events_without_the_real_flares():
+    """A real flare of the uninjected data is a false event on the data, not on the data
+    turned upside down; a symmetric artefact (a dip, bright when inverted) is one there."""
+    lc = _quiet(seed=3)
+    flux = lc.flux_rel.copy()
+    flux[1000:1004] += 30 * SIGMA  # a real flare
+    flux[4500:4504] -= 30 * SIGMA  # a dip: a bump of the inverted light curve
+    lc = LightCurve(1, 2, lc.time_btjd, flux, lc.flux_err, lc.quality)
+    bright = Predictor(scorer=lambda c: (c.flux_rel > 10 * SIGMA).astype(np.float32), events=EventParams(min_cadences=1))
+    result = injection_recovery(bright, [("a", lc)], InjectionGrid(amplitude_sigma=(20, 50), per_day=1.0), trials=1)
+    row = result.false_events.iloc[0]
+    assert row["n_events"] == 1 and row["n_events_inverted"] == 1
+    np.testing.assert_array_equal(lc.flux_rel, flux)  # the light curve itself is left as it was
+    lc = LightCurve(1, 2, lc.time_btjd, np.where(flux < -10 * SIGMA, 0.0, flux), lc.flux_err, lc.quality)
+    grid = InjectionGrid(amplitude_sigma=(20, 50), fwhm_minutes=(10, 20), per_day=1.0)
+    result = injection_recovery(bright, [("a", lc)], grid, trials=1)
+    assert result.false_events_per_day > 0 and result.false_events_per_day_inverted == 0
+    assert result.trials["recovered"].all()
 
 
 def test_recovery_at_several_vetter_thresholds_keeps_the_networks_events_and_refilters_them():
@@ -186,6 +206,8 @@ def test_recovery_reports_the_threshold_that_recovers_most_at_the_false_rate_ask
     assert choose_threshold(sweep, 0.10) == 0.8
     assert choose_threshold(sweep, 0.01) == 0.9  # none reaches it: the fewest false events
     assert choose_threshold(sweep, None) == 0.5
+    inverted = {t: {**n, "false_events_per_day_inverted": n["false_events_per_day"] / 4} for t, n in sweep.items()}
+    assert choose_threshold(inverted, 0.10, on="inverted") == 0.5  # 0.40 / 4: the real flares are not charged
     rule = tmp_path / "rule"
     rule.mkdir()
     (rule / "recovery.json").write_text(json.dumps({"false_events_per_day": 0.232}))
@@ -204,6 +226,9 @@ def test_recovery_reports_the_threshold_that_recovers_most_at_the_false_rate_ask
                        (cfg(false_rate=0.2), "needs thresholds"),
                        (cfg(thresholds=[0.5], false_rate=str(tmp_path / "none")), "neither a number"),
                        (cfg(thresholds=[0.5], false_rate=-1), "non-negative"),
+                       (cfg(thresholds=[0.5], false_rate=0.1, false_rate_on="quiet"), "false_rate_on=quiet must be"),
+                       (cfg(thresholds=[0.5], false_rate=str(rule), false_rate_on="inverted"),
+                        "no false_events_per_day_inverted"),
                        (cfg(thresholds=[0.5], detector="threshold"), "3-sigma rule")):
         with pytest.raises(ConfigError, match=match):
             event_thresholds(bad)
@@ -266,6 +291,7 @@ def test_recovery_command_writes_its_tables_and_predict_attaches_the_correction(
     rows = {row["threshold"]: row for row in matched["by_threshold"]}
     assert sorted(rows) == [0.2, 0.6, 0.99] and matched["false_rate_matched"] == saved["false_events_per_day"]
     assert matched["event_threshold"] in rows
+    assert 0 <= saved["false_events_per_day_inverted"] and all("false_events_per_day_inverted" in r for r in rows.values())
     assert matched["false_events_per_day"] == rows[matched["event_threshold"]]["false_events_per_day"]
     assert rows[0.2]["false_events_per_day"] >= rows[0.99]["false_events_per_day"]
     assert rows[0.2]["recovered"] >= rows[0.6]["recovered"] >= rows[0.99]["recovered"]

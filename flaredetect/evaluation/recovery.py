@@ -8,6 +8,10 @@ and each injected flare counts as recovered when an event covers a cadence withi
 already finds in the uninjected light curve, so those cannot pass for recoveries; those
 events give the false-event rate per day (on these light curves every event of the
 uninjected data is counted as false: real flares among them make the rate an upper bound).
+The events of the inverted light curve (``-flux_rel``: its real flares become dips, its
+noise, rotation and systematics stay as bright as they were) give a second rate with no
+real flare in it, the false-alarm estimate of transit searches; a detector that finds
+more real flares than another is not charged for them there.
 
 :func:`recovery_summary` bins the trials by amplitude (in noise sigma) and FWHM:
 recovery probability, and the median ratios of recovered to injected ED and amplitude.
@@ -39,12 +43,22 @@ class RecoveryResult:
     """Per injected flare (``trials``) and per light curve (false events on uninjected data)."""
 
     trials: pd.DataFrame
-    false_events: pd.DataFrame  # light_curve, days, n_events
+    false_events: pd.DataFrame  # light_curve, days, n_events, n_events_inverted
 
     @property
     def false_events_per_day(self) -> float:
         days = float(self.false_events["days"].sum())
         return float(self.false_events["n_events"].sum()) / days if days > 0 else float("nan")
+
+    @property
+    def false_events_per_day_inverted(self) -> float:
+        days = float(self.false_events["days"].sum())
+        return float(self.false_events["n_events_inverted"].sum()) / days if days > 0 else float("nan")
+
+
+def inverted(lc: LightCurve) -> LightCurve:
+    """``lc`` upside down: flares become dips, everything else keeps its amplitude."""
+    return replace(lc, flux_rel=-np.asarray(lc.flux_rel), flares=type(lc.flares)(), flare_mask=None)
 
 
 def observed_days(lc: LightCurve) -> float:
@@ -114,11 +128,15 @@ def injection_recovery_by_threshold(predictor, light_curves: Iterable[tuple[str,
         check_light_curve(lc, chosen.length)  # predict's checks (length, cadence), then its probabilities
         check_cadence(lc, [chosen])
         base_prob = chosen.probabilities(lc)
+        upside_down = inverted(lc)
+        upside_down_prob = chosen.probabilities(upside_down)
         days = observed_days(lc)
         busy = np.zeros(len(lc), dtype=bool)
         for t, detector in detectors.items():
             base_events = detector.events_from(lc, base_prob)
-            false_rows[t].append({"light_curve": name, "days": days, "n_events": len(base_events["peak_time_btjd"])})
+            false_rows[t].append({"light_curve": name, "days": days, "n_events": len(base_events["peak_time_btjd"]),
+                                  "n_events_inverted": len(detector.events_from(upside_down, upside_down_prob)
+                                                           ["peak_time_btjd"])})
             busy |= event_mask(len(lc), base_events)
         sigma = robust_noise_sigma(lc.flux_rel)
         n = max(1, int(round(grid.per_day * days)))

@@ -31,6 +31,7 @@ import pandas as pd
 from flaredetect.data.lightcurve import LightCurve, cadence_days, robust_noise_sigma
 from flaredetect.inference.events import event_mask
 from flaredetect.inference.pipeline import check_cadence, check_light_curve
+from flaredetect.inference.vetting import kept_above
 from flaredetect.injection import MINUTES_PER_DAY, InjectionGrid, inject_flares
 
 SECONDS_PER_DAY = 86400.0
@@ -111,20 +112,22 @@ def injection_recovery_by_threshold(predictor, light_curves: Iterable[tuple[str,
         if t is not None and not 0.0 < t < 1.0:
             raise ValueError(f"{'vetter' if of == 'vetter' else 'event'} threshold {t} must lie strictly between 0 and 1")
 
-    def at(detector, t):
-        if t is None:
-            return detector
-        if of == "vetter":
-            if detector.vetter is None:
-                raise ValueError(f"vetter thresholds need a predictor with an event vetter ({detector.name} has none)")
-            return replace(detector, vetter=replace(detector.vetter, threshold=t))
-        return replace(detector, events=replace(detector.events, threshold=t))
+    def events_at(detector, lc, prob) -> dict:
+        """``{threshold: events}`` of ``lc``; the vetter scores the network's events once."""
+        if of == "events" or keys == [None]:
+            return {t: (detector if t is None else replace(detector, events=replace(detector.events, threshold=t)))
+                    .events_from(lc, prob) for t in keys}
+        if detector.vetter is None:
+            raise ValueError(f"vetter thresholds need a predictor with an event vetter ({detector.name} has none)")
+        unvetted = replace(detector, vetter=None).events_from(lc, prob)
+        score = detector.vetter.scores(lc, prob, unvetted)
+        return {t: kept_above(unvetted, score, t) for t in keys}
+
     rows = {t: [] for t in keys}
     false_rows = {t: [] for t in keys}
     pick = predictor if callable(predictor) else (lambda _lc: predictor)
     for i, (name, lc) in enumerate(light_curves):
         chosen = pick(lc)
-        detectors = {t: at(chosen, t) for t in keys}
         check_light_curve(lc, chosen.length)  # predict's checks (length, cadence), then its probabilities
         check_cadence(lc, [chosen])
         base_prob = chosen.probabilities(lc)
@@ -132,11 +135,10 @@ def injection_recovery_by_threshold(predictor, light_curves: Iterable[tuple[str,
         upside_down_prob = chosen.probabilities(upside_down)
         days = observed_days(lc)
         busy = np.zeros(len(lc), dtype=bool)
-        for t, detector in detectors.items():
-            base_events = detector.events_from(lc, base_prob)
+        upside_down_events = events_at(chosen, upside_down, upside_down_prob)
+        for t, base_events in events_at(chosen, lc, base_prob).items():
             false_rows[t].append({"light_curve": name, "days": days, "n_events": len(base_events["peak_time_btjd"]),
-                                  "n_events_inverted": len(detector.events_from(upside_down, upside_down_prob)
-                                                           ["peak_time_btjd"])})
+                                  "n_events_inverted": len(upside_down_events[t]["peak_time_btjd"])})
             busy |= event_mask(len(lc), base_events)
         sigma = robust_noise_sigma(lc.flux_rel)
         n = max(1, int(round(grid.per_day * days)))
@@ -147,8 +149,7 @@ def injection_recovery_by_threshold(predictor, light_curves: Iterable[tuple[str,
                                             min_separation_days=grid.min_separation_days, sigma=sigma)
             prob = chosen.probabilities(injected)
             peak_index = np.clip(np.searchsorted(injected.time_btjd, truth.peak_time_btjd), 0, len(lc) - 1)
-            for t, detector in detectors.items():
-                events = detector.events_from(injected, prob)
+            for t, events in events_at(chosen, injected, prob).items():
                 hit, which = _recovered(events, peak_index, tolerance_cadences)
                 for k in range(len(truth)):
                     j = which[k]

@@ -186,11 +186,15 @@ class EventVetter:
 
     def filter(self, lc: LightCurve, prob: np.ndarray, events: dict) -> dict:
         """``events`` with only the kept rows, and a ``vet_prob`` column."""
-        score = self.scores(lc, prob, events)
-        keep = score >= self.threshold
-        kept = {k: np.asarray(v)[keep] for k, v in events.items()}
-        kept["vet_prob"] = score[keep]
-        return kept
+        return kept_above(events, self.scores(lc, prob, events), self.threshold)
+
+
+def kept_above(events: dict, score: np.ndarray, threshold: float) -> dict:
+    """The rows of ``events`` whose vetter ``score`` reaches ``threshold``, with ``vet_prob``."""
+    keep = score >= threshold
+    kept = {k: np.asarray(v)[keep] for k, v in events.items()}
+    kept["vet_prob"] = score[keep]
+    return kept
 
 
 VETTERS_INDEX = "vetters.json"

@@ -30,7 +30,7 @@ from flaredetect.utils import exit_with_error, package_versions, settings_of, wr
 
 log = logging.getLogger(__name__)
 DETECTORS = ("model", "threshold")
-RATE_KEYS = {"data": "false_events_per_day", "inverted": "false_events_per_day_inverted"}  # false_rate_on ->
+RATE_KEYS = {"data": "false_events_per_day", "inverted": "false_events_per_day_inverted"}  # false_rate_on: its key
 
 
 def build_detector(cfg: DictConfig):

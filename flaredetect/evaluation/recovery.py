@@ -101,8 +101,8 @@ def injection_recovery_by_threshold(predictor, light_curves: Iterable[tuple[str,
     ``of="events"``: the network's event threshold; ``of="vetter"``: the event vetter's
     (the predictor's second stage), the network's events unchanged.
 
-    The network scores each (injected) light curve once; only the events are redone per
-    threshold, so a detector can be compared with another at equal false-event rate. Flares
+    The network scores each light curve (uninjected, inverted, each injection) once; only the
+    events are redone per threshold, so a detector can be compared with another at equal false-event rate. Flares
     are kept away from the uninjected events of every threshold (the lowest finds the most).
     """
     if of not in ("events", "vetter"):

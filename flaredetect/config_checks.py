@@ -111,6 +111,16 @@ def check_predict_config(cfg: DictConfig) -> None:
         if value is not None and not (_is_int(value) and value >= (1 if key == "threads" else 0)):
             problems.append(f"{key}={value} must be a non-negative integer{' >= 1' if key == 'threads' else ''} "
                             f"(or null)")
+    lc_batch = cfg.get("lc_batch")
+    if lc_batch is not None and not (_is_int(lc_batch) and lc_batch >= 1):
+        problems.append(f"lc_batch={lc_batch} must be an integer >= 1 (inputs whose windows share the network's "
+                        f"batches; null: 1 on the CPU, 32 on a GPU)")
+    from flaredetect.inference.pipeline import resolve_device
+
+    try:
+        resolve_device(cfg.get("device", "auto"))
+    except ValueError as err:
+        problems.append(str(err))
     vet_threshold = cfg.get("vet_threshold")
     if vet_threshold is not None:
         if not (isinstance(vet_threshold, (int, float)) and 0 < vet_threshold < 1):

@@ -24,7 +24,7 @@ from flaredetect import CONFIG_DIR
 
 EVENT_SETTINGS = ("threshold", "merge_gap_minutes", "min_cadences", "baseline_minutes", "min_snr", "fit_template")
 DETECTOR_SETTINGS = ("head", "stride", "refine", "reduce", "batch_size", "candidates", "quality_bitmask", "low_sigma",
-                     "luminosity_erg_s", "recovery", "threads")
+                     "luminosity_erg_s", "recovery", "threads", "device")
 THRESHOLD_RULE = "threshold"  # model name of the 3-sigma rule
 
 
@@ -108,7 +108,8 @@ class Detector:
         ``head``, ``stride``, ``refine`` (None: every window), ``reduce``, ``batch_size``, ``candidates`` (True: predict's
         significance gate, False/None: the network alone, or a dict of gate settings),
         ``quality_bitmask``, ``low_sigma``, ``luminosity_erg_s``, ``recovery`` (a
-        ``recovery_correction.json`` of ``flaredetect-recovery``), ``threads``.
+        ``recovery_correction.json`` of ``flaredetect-recovery``), ``threads``, ``device``
+        (``auto``: a GPU when torch sees one).
 
     Examples
     --------

@@ -87,7 +87,7 @@ def build_predictor(cfg: DictConfig) -> Predictor:
                      gate=SignificanceGate(**cfg.candidates) if cfg.get("candidates") else None,
                      cadence_s=geometry["cadence_s"], name=str(cfg.ckpt),
                      vetter=load_vetter(cfg.get("vetter"), cfg.ckpt, cfg.get("vet_threshold")),
-                     **refine_settings(cfg.get("refine")))
+                     device=str(cfg.get("device") or "auto"), **refine_settings(cfg.get("refine")))
 
 
 def load_vetter(path: str | None, ckpt, threshold: float | None = None):
@@ -181,7 +181,7 @@ def predict(cfg: DictConfig) -> dict:
                             plot=bool(plot), progress=bool(cfg.get("progress", True)),
                             shard=shard, num_shards=num_shards, resume=bool(cfg.get("resume", True)),
                             timeseries=bool(timeseries), flare_tables=bool(flare_tables), workers=int(cfg.get("workers") or 0),
-                            processes=int(cfg.get("processes") or 0),
+                            processes=int(cfg.get("processes") or 0), lc_batch=cfg.get("lc_batch"),
                             threads=int(cfg.threads) if cfg.get("threads") else None,
                             cache_dir=cfg.get("cache_dir", "data/mast"), log=log.error, tic=cfg.get("tic"),
                             sector=cfg.get("sector"), meta=meta, correction=correction, catalog=catalog)

@@ -5,6 +5,8 @@ first --profile inputs.
 
     python scripts/benchmark_catalog.py --n 1000                 # the bundled detector
     python scripts/benchmark_catalog.py --n 1000 --processes 2   # two scoring processes (one torch thread each)
+    python scripts/benchmark_catalog.py --n 1000 --processes 2 --lc-batch 8   # 8 inputs' windows in shared batches
+    python scripts/benchmark_catalog.py --n 2000 --device cuda --lc-batch 64 --batch-size 8192 --workers 8   # a GPU
     python scripts/benchmark_catalog.py --n 1000 --processes 2 --no-refine --flare-tables   # as before issue 17's last steps
     python scripts/benchmark_catalog.py --n 1000 --ckpt outputs/real_cv_catalog/0
 """
@@ -38,6 +40,9 @@ def main(argv=None) -> int:
     parser.add_argument("--processes", type=int, default=0, help="scoring processes (predict's processes=)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (predict's threads=)")
     parser.add_argument("--batch-size", type=int, default=None, help="windows per network batch (predict's batch_size=)")
+    parser.add_argument("--lc-batch", type=int, default=None, help="inputs whose windows share the network's batches "
+                        "(predict's lc_batch=; default: 1 on the CPU, 32 on a GPU)")
+    parser.add_argument("--device", default="cpu", help="where the network runs (predict's device=: auto, cpu, cuda)")
     parser.add_argument("--no-refine", action="store_true", help="score every overlapping window (predict's refine=null)")
     parser.add_argument("--flare-tables", action="store_true", help="also write each light curve's _flares.ecsv")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FLAREDETECT_SHARED_DATA", "../shared/data")))
@@ -49,7 +54,7 @@ def main(argv=None) -> int:
     files = find_light_curve_files([args.data / f for f in FOLDERS])
     if not files:
         raise SystemExit(f"no light curves under {args.data}")
-    predictor = Detector(args.ckpt, candidates=False).predictor
+    predictor = Detector(args.ckpt, candidates=False, device=args.device).predictor
     if args.batch_size:
         predictor.batch_size = args.batch_size
     if args.no_refine:
@@ -93,6 +98,7 @@ def main(argv=None) -> int:
         result = run_prediction(predictor, str(manifest), tmp / "out", plot=False, progress=False, timeseries=False,
                                 flare_tables=args.flare_tables,
                                 workers=args.workers, processes=args.processes, threads=args.threads,
+                                lc_batch=args.lc_batch,
                                 meta={"checkpoint": {"sha256": "benchmark"}})
         t1 = time.perf_counter()
         counts = build_catalog([tmp / "out"], tmp / "catalog")

@@ -164,7 +164,7 @@ def test_worker_processes_give_the_same_outputs_in_input_order_and_resume(tmp_pa
     predictor = Detector(None, candidates=False).predictor
     kw = dict(plot=False, progress=False, timeseries=False, meta={"checkpoint": {"sha256": "test"}})
     inline = run_prediction(predictor, inputs, tmp_path / "a", **kw)
-    spawned = run_prediction(predictor, inputs, tmp_path / "b", processes=2, threads=1, **kw)
+    spawned = run_prediction(predictor, inputs, tmp_path / "b", processes=2, threads=1, lc_batch=2, **kw)
     assert [r["name"] for r in spawned["ok"]] == [r["name"] for r in inline["ok"]] == paths
     assert [r["n_events"] for r in spawned["ok"]] == [r["n_events"] for r in inline["ok"]]
     assert [f for f, _ in spawned["failed"]] == [f for f, _ in inline["failed"]] == [str(bad)]

@@ -20,7 +20,7 @@ from torch import nn
 from flaredetect.data.lightcurve import LightCurve, same_cadence
 from flaredetect.inference.candidates import SignificanceGate
 from flaredetect.inference.events import EventParams, extract_events, union_events
-from flaredetect.inference.scoring import HEADS, REDUCTIONS, score_light_curve
+from flaredetect.inference.scoring import HEADS, REDUCTIONS, device_of, score_light_curves
 
 class Loaded(NamedTuple):
     """One light curve as read for prediction: the cleaned curve, the input's cadence count,
@@ -48,7 +48,10 @@ class Predictor:
     rule). ``name`` says which detector it is (its checkpoint), for the outputs. ``vetter``
     (an :class:`~flaredetect.inference.vetting.EventVetter`) keeps only the events it accepts;
     ``proposals`` (a scorer, e.g. a 3-sigma rule) adds its events where the network has none,
-    before the vetter judges them all (a vetter trained on such a union).
+    before the vetter judges them all (a vetter trained on such a union). ``device``: where
+    the network runs (``auto``: CUDA when torch sees a GPU, else the CPU); the network is
+    moved there when it first scores, so a predictor pickled to worker processes travels on
+    the CPU.
     """
 
     net: nn.Module | None = None
@@ -67,6 +70,7 @@ class Predictor:
     refine_above: float | None = None
     refine_sigma: float = 1.5
     proposals: Callable[[LightCurve], np.ndarray] | None = None
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if (self.net is None) == (self.scorer is None):
@@ -81,14 +85,24 @@ class Predictor:
             raise ValueError(f"batch_size={self.batch_size} must be >= 1")
 
     def probabilities(self, lc: LightCurve) -> np.ndarray:
+        """Per-cadence flare probability of ``lc`` (gated when the predictor has a gate)."""
+        return self.checked(lc, self.raw_probabilities([lc])[0])
+
+    def raw_probabilities(self, lcs: list[LightCurve]) -> list[np.ndarray]:
+        """The network's (or scorer's) probabilities of several light curves, their windows
+        sharing the network's batches; unchecked and ungated (:meth:`checked`)."""
         if self.scorer is not None:
-            prob = np.asarray(self.scorer(lc), dtype=np.float32)
-            if prob.shape != (len(lc),):
-                raise ValueError(f"scorer returned shape {prob.shape} for {len(lc)} cadences")
-        else:
-            prob = score_light_curve(self.net, lc, self.length, self.stride, self.head, self.max_gap_cadences,
-                                     self.reduce, self.batch_size, self.refine_above,
-                                     self.refine_sigma)
+            return [np.asarray(self.scorer(lc), dtype=np.float32) for lc in lcs]
+        device = resolve_device(self.device)
+        if device_of(self.net) != device:
+            self.net.to(device)
+        return score_light_curves(self.net, lcs, self.length, self.stride, self.head, self.max_gap_cadences,
+                                  self.reduce, self.batch_size, self.refine_above, self.refine_sigma, device)
+
+    def checked(self, lc: LightCurve, prob: np.ndarray) -> np.ndarray:
+        """``prob`` of ``lc`` checked (one value per cadence, all finite) and gated."""
+        if prob.shape != (len(lc),):
+            raise ValueError(f"scorer returned shape {prob.shape} for {len(lc)} cadences")
         bad = ~np.isfinite(prob)
         if bad.any():  # never "0 events" from a broken model
             raise ValueError(f"the model's probabilities are not finite at {int(bad.sum())} of {len(prob)} cadences "
@@ -99,8 +113,7 @@ class Predictor:
         """``(per-cadence probability, events)`` of one light curve; ``correction`` (a
         :class:`~flaredetect.evaluation.recovery.RecoveryCorrection`) adds each event's
         ``recovery_probability`` and recovery-corrected ``ed_corr``."""
-        check_light_curve(lc, self.length)
-        check_cadence(lc, [self])
+        chosen_predictor(lc, [self])
         prob = self.probabilities(lc)
         return prob, self.events_from(lc, prob, luminosity_erg_s, correction)
 
@@ -117,6 +130,28 @@ class Predictor:
         if correction is not None:
             events["recovery_probability"], events["ed_corr"] = correction.correct(events["amplitude"], events["ed_s"])
         return events
+
+
+def resolve_device(device: str | None):
+    """``torch.device`` of a ``device`` setting: ``auto`` (or None) is CUDA when torch sees a
+    GPU, else the CPU; a device torch cannot use is a one-line ``ValueError``."""
+    import torch
+
+    name = "auto" if device is None else str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"device={name!r} is not a torch device (auto, cpu, cuda, cuda:1, mps): {exc}") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name} but torch sees no GPU (a CPU build of torch, or no GPU visible): "
+                         f"use device=auto or device=cpu")
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        raise ValueError(f"device={name} but torch sees {torch.cuda.device_count()} GPU(s)")
+    if chosen.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={name} but this torch has no MPS backend: use device=auto or device=cpu")
+    return chosen
 
 
 def refine_settings(refine) -> dict:
@@ -156,6 +191,15 @@ def check_cadence(lc: LightCurve, predictors) -> "Predictor":
     raise ValueError(f"{_label(lc)}: a {cadence:g}-s light curve, but the detector{'s were' if len(predictors) > 1 else ' was'} "
                      f"trained on {known} data only: give a run trained at {cadence:g} s (flaredetect-train "
                      f"cadence_s={cadence:g}) in ckpt=[...], or use the 3-sigma rule (ckpt=threshold)")
+
+
+def chosen_predictor(lc: LightCurve, predictors) -> "Predictor":
+    """The predictor that scores ``lc`` (:func:`check_cadence`), after the checks that it can
+    (:func:`check_light_curve`, at least one of its windows long)."""
+    check_light_curve(lc)
+    predictor = check_cadence(lc, predictors)
+    check_light_curve(lc, predictor.length)
+    return predictor
 
 
 def parse_tic(text: str) -> int | None:
@@ -284,7 +328,7 @@ def download_stem(lc: LightCurve) -> str:
 # settings that do not change an input's outputs (a shard re-run with another slice, more
 # threads or no progress bar still resumes)
 _NOT_OUTPUT_SETTINGS = {"shard", "num_shards", "resume", "progress", "input", "out_dir", "threads", "batch_size",
-                        "cache_dir", "paths", "hydra", "task_name"}
+                        "cache_dir", "paths", "hydra", "task_name", "workers", "processes", "lc_batch", "device"}
 
 
 def made_by_key(meta: dict | None, predictors) -> str:
@@ -317,49 +361,104 @@ class _Job:
     flare_tables: bool = True
 
 
-def predict_target(name: str, load: Callable, stem: str | None, job: _Job) -> tuple[list[dict], tuple | None]:
-    """Score one input (every light curve it holds) and write its outputs and completion
-    marker: ``(per light-curve summaries, None)``, or ``([], (name, one-line reason))`` when
-    anything fails (a target is complete or not at all)."""
-    from flaredetect.inference.manifest import write_marker
-    from flaredetect.inference.writers import table_rows, write_outputs
+def predict_targets(targets: list[tuple[str, Callable, str | None]], job: _Job) -> list[tuple[list[dict], tuple | None]]:
+    """Score several inputs ``(name, load, stem)`` together (the windows of all their light
+    curves share the network's batches) and write each one's outputs and completion marker.
+
+    Per input: ``(per light-curve summaries, None)``, or ``([], (name, one-line reason))``
+    when anything of it fails: an input is complete or not at all, and one bad input never
+    fails another (a batch the network cannot score is retried input by input)."""
     from flaredetect.sources.local import _one_line
 
-    ok, rows = [], []
-    try:
-        loaded = load()
-        for lc, n_input, index, cadenceno in loaded:
-            predictor = check_cadence(lc, job.predictors)
-            started = time.perf_counter()
-            prob, events = predictor.predict(lc, job.luminosity_erg_s, job.correction)
-            wall = time.perf_counter() - started
-            aligned = np.full(n_input, np.nan, dtype=np.float32)
-            aligned[index] = prob
-            table_meta = {**(job.meta or {}), "input": name, "threshold": predictor.events.threshold,
-                          "head": predictor.head, "candidates": asdict(predictor.gate) if predictor.gate else None,
-                          "detector": predictor.name, "detector_cadence_s": predictor.cadence_s}
-            lc_stem = stem if stem is not None and len(loaded) == 1 else download_stem(lc)
-            peaks = None
-            if job.catalog is not None and lc.tic is not None and lc.tic in job.catalog:
-                peaks = job.catalog.for_star(lc.tic, float(lc.time_btjd.min()), float(lc.time_btjd.max()),
-                                             by="peak").peak_time_btjd
-            paths, table = write_outputs(job.out_dir, lc_stem, lc, prob, events, predictor.events.threshold, aligned,
-                                         table_meta, job.plot, input_index=index, cadenceno=cadenceno,
-                                         catalog_peaks_btjd=peaks, timeseries=job.timeseries,
-                                         flare_tables=job.flare_tables)
-            ok.append({"name": name, "tic": lc.tic, "sector": lc.sector, "n_cadences": len(lc),
-                       "cadence_s": lc.cadence_seconds, "detector": predictor.name,
-                       "n_events": len(events["peak_time_btjd"]), "wall_s": wall,
-                       "outputs": {k: str(v) for k, v in paths.items()}})
-            rows.append(table_rows(table))
-        # the marker also holds the flare rows, so the catalog merge reads no table header;
-        # the summary does not (it stays small however many inputs a run has)
-        write_marker(job.out_dir, stem or name, {"sha256": job.made_by, "input": name,
-                                                 "light_curves": [{**lc, "flares": r} for lc, r in zip(ok, rows)]})
-    except Exception as exc:  # one bad file is reported and skipped
+    def failure(name: str, exc: Exception) -> tuple[list, tuple]:
         reason = _one_line(str(exc)) or type(exc).__name__
         return [], (name, reason if name in reason else f"{name}: {reason}")
-    return ok, None
+
+    read: list = []
+    for name, load, _ in targets:
+        try:
+            loaded = load()
+            read.append([(item, chosen_predictor(item.lc, job.predictors)) for item in loaded])
+        except Exception as exc:  # one bad file is reported and skipped
+            read.append(exc)
+    raw: dict[tuple[int, int], np.ndarray | Exception] = {}
+    walls: dict[tuple[int, int], float] = {}
+    for predictor in {id(p): p for p in job.predictors}.values():
+        keys = [(t, j) for t, items in enumerate(read) if not isinstance(items, Exception)
+                for j, (_, chosen) in enumerate(items) if chosen is predictor]
+        if keys:
+            _score_together(predictor, [read[t][j][0].lc for t, j in keys], keys, raw, walls)
+    results = []
+    for t, ((name, _, stem), items) in enumerate(zip(targets, read)):
+        if isinstance(items, Exception):
+            results.append(failure(name, items))
+            continue
+        try:
+            results.append((_write_target(name, stem, items, [raw[(t, j)] for j in range(len(items))],
+                                          [walls[(t, j)] for j in range(len(items))], job), None))
+        except Exception as exc:
+            results.append(failure(name, exc))
+    return results
+
+
+def _score_together(predictor, lcs: list, keys: list, raw: dict, walls: dict) -> None:
+    """``raw[key]`` (probabilities, or the exception) and ``walls[key]`` (its share of the
+    scoring time, by cadences) of light curves ``lcs`` keyed ``(input, light curve)``; when
+    a batch of several inputs fails, each input is scored alone to find the one at fault."""
+    started = time.perf_counter()
+    try:
+        probs = predictor.raw_probabilities(lcs)
+    except Exception as exc:
+        inputs = sorted({t for t, _ in keys})
+        if len(inputs) > 1:
+            for t in inputs:
+                mine = [k for k, key in enumerate(keys) if key[0] == t]
+                _score_together(predictor, [lcs[k] for k in mine], [keys[k] for k in mine], raw, walls)
+            return
+        probs = [exc] * len(keys)
+    wall = time.perf_counter() - started
+    total = max(sum(len(lc) for lc in lcs), 1)
+    for key, lc, prob in zip(keys, lcs, probs):
+        raw[key], walls[key] = prob, wall * len(lc) / total
+
+
+def _write_target(name: str, stem: str | None, items: list, raws: list, walls: list, job: _Job) -> list[dict]:
+    """Events, outputs and completion marker of one input whose probabilities are scored."""
+    from flaredetect.inference.manifest import write_marker
+    from flaredetect.inference.writers import table_rows, write_outputs
+
+    ok, rows = [], []
+    for ((lc, n_input, index, cadenceno), predictor), raw, wall in zip(items, raws, walls):
+        if isinstance(raw, Exception):
+            raise raw
+        started = time.perf_counter()
+        prob = predictor.checked(lc, raw)
+        events = predictor.events_from(lc, prob, job.luminosity_erg_s, job.correction)
+        wall += time.perf_counter() - started
+        aligned = np.full(n_input, np.nan, dtype=np.float32)
+        aligned[index] = prob
+        table_meta = {**(job.meta or {}), "input": name, "threshold": predictor.events.threshold,
+                      "head": predictor.head, "candidates": asdict(predictor.gate) if predictor.gate else None,
+                      "detector": predictor.name, "detector_cadence_s": predictor.cadence_s}
+        lc_stem = stem if stem is not None and len(items) == 1 else download_stem(lc)
+        peaks = None
+        if job.catalog is not None and lc.tic is not None and lc.tic in job.catalog:
+            peaks = job.catalog.for_star(lc.tic, float(lc.time_btjd.min()), float(lc.time_btjd.max()),
+                                         by="peak").peak_time_btjd
+        paths, table = write_outputs(job.out_dir, lc_stem, lc, prob, events, predictor.events.threshold, aligned,
+                                     table_meta, job.plot, input_index=index, cadenceno=cadenceno,
+                                     catalog_peaks_btjd=peaks, timeseries=job.timeseries,
+                                     flare_tables=job.flare_tables)
+        ok.append({"name": name, "tic": lc.tic, "sector": lc.sector, "n_cadences": len(lc),
+                   "cadence_s": lc.cadence_seconds, "detector": predictor.name,
+                   "n_events": len(events["peak_time_btjd"]), "wall_s": wall,
+                   "outputs": {k: str(v) for k, v in paths.items()}})
+        rows.append(table_rows(table))
+    # the marker also holds the flare rows, so the catalog merge reads no table header;
+    # the summary does not (it stays small however many inputs a run has)
+    write_marker(job.out_dir, stem or name, {"sha256": job.made_by, "input": name,
+                                             "light_curves": [{**lc, "flares": r} for lc, r in zip(ok, rows)]})
+    return ok
 
 
 def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: str | Path, *,
@@ -369,7 +468,8 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
                    tic: int | None = None, sector: int | None = None, meta: dict | None = None,
                    correction=None, catalog=None, shard: int = 0, num_shards: int = 1,
                    resume: bool = False, timeseries: bool = True, workers: int = 0,
-                   processes: int = 0, threads: int | None = None, flare_tables: bool = True) -> dict:
+                   processes: int = 0, threads: int | None = None, flare_tables: bool = True,
+                   lc_batch: int | None = None) -> dict:
     """Predict every target of ``inputs`` and write its outputs under ``out_dir`` (created
     here, before anything is read).
 
@@ -381,7 +481,10 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
     inputs in that many worker processes, each with its own copy of the model and
     ``threads`` torch threads (default: the CPU's threads shared out); on a few CPU cores
     this beats threads, because the network's small matrices do not scale over threads.
-    Outputs are the same either way. ``timeseries`` writes each light
+    Outputs are the same either way. ``lc_batch`` inputs are scored together: the windows
+    of all their light curves share the network's batches (what keeps a GPU busy; the
+    results are those of scoring each alone, up to float rounding; None: 1 on the CPU, where it
+    gains nothing, :data:`GPU_LC_BATCH` on a GPU). ``timeseries`` writes each light
     curve's ``_prob.ecsv``, ``flare_tables`` its ``_flares.ecsv`` (the completion markers hold
     the rows either way, for ``flaredetect-catalog``). ``shard``/``num_shards`` score a deterministic slice of the inputs; every input's outputs
     end with a completion marker naming the checkpoint (``meta["checkpoint"]["sha256"]``),
@@ -402,6 +505,12 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
     if int(processes) < 0:
         raise ValueError(f"processes={processes} must be >= 0")
     predictors = list(predictor) if isinstance(predictor, (list, tuple)) else [predictor]
+    if lc_batch is None:
+        on_gpu = any(p.net is not None and resolve_device(p.device).type != "cpu" for p in predictors)
+        lc_batch = GPU_LC_BATCH if on_gpu else 1
+    if int(lc_batch) < 1:
+        raise ValueError(f"lc_batch={lc_batch} must be >= 1 (inputs scored together)")
+    lc_batch = int(lc_batch)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target_args = dict(inputs=inputs, quality_bitmask=quality_bitmask, low_sigma=low_sigma, cache_dir=cache_dir,
@@ -419,11 +528,13 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
             resumed += 1
         else:
             todo.append(k)
+    chunks = [todo[i:i + lc_batch] for i in range(0, len(todo), lc_batch)]
     if int(processes) > 1 and len(todo) > 1:
-        results = in_processes(job, target_args, todo, int(processes), threads)
+        results = (r for chunk in in_processes(job, target_args, chunks, int(processes), threads) for r in chunk)
     else:
-        loads = prefetched([targets[k][1] for k in todo], workers)
-        results = (predict_target(targets[k][0], loading, targets[k][2], job) for k, loading in zip(todo, loads))
+        loads = iter(prefetched([targets[k][1] for k in todo], workers, ahead=lc_batch))
+        results = (r for chunk in chunks
+                   for r in predict_targets([(targets[k][0], next(loads), targets[k][2]) for k in chunk], job))
     bar = tqdm(total=len(todo), desc="light curves", unit="lc", disable=not progress)
     for k, (summaries, failure) in zip(todo, results):
         bar.update(1)
@@ -436,6 +547,8 @@ def run_prediction(predictor: "Predictor | list[Predictor]", inputs, out_dir: st
     return {"ok": ok, "failed": failed, "resumed": resumed}
 
 
+GPU_LC_BATCH = 32  # inputs scored together on a GPU by default (a 2-minute sector is a few hundred windows)
+
 _CHILD: dict = {}
 
 
@@ -446,16 +559,15 @@ def _start_child(job: _Job, target_args: dict, threads: int) -> None:
     _CHILD["job"], _CHILD["targets"] = job, list(iter_targets(**target_args))
 
 
-def _child_predict(k: int) -> tuple[list[dict], tuple | None]:
-    name, load, stem = _CHILD["targets"][k]
-    return predict_target(name, load, stem, _CHILD["job"])
+def _child_predict(chunk: list[int]) -> list[tuple[list[dict], tuple | None]]:
+    return predict_targets([_CHILD["targets"][k] for k in chunk], _CHILD["job"])
 
 
-def in_processes(job: _Job, target_args: dict, todo: list[int], processes: int, threads: int | None = None):
-    """``predict_target`` of the targets ``todo`` in ``processes`` spawned processes, yielded
-    in order with at most ``4 * processes`` in flight (memory stays bounded whatever the
-    number of inputs). Each process expands the inputs itself (load functions do not pickle)
-    and gets the job (model included) once."""
+def in_processes(job: _Job, target_args: dict, chunks: list[list[int]], processes: int, threads: int | None = None):
+    """``predict_targets`` of each chunk of target indices in ``processes`` spawned processes,
+    yielded in order with at most ``2 * processes`` chunks in flight (memory stays bounded
+    whatever the number of inputs). Each process expands the inputs itself (load functions
+    do not pickle) and gets the job (model included) once."""
     import multiprocessing
     import os
     import pickle
@@ -471,7 +583,7 @@ def in_processes(job: _Job, target_args: dict, todo: list[int], processes: int, 
                       // processes)
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start_child,
                              initargs=(job, target_args, int(threads))) as pool:
-        for future in submitted_in_order(pool, _child_predict, todo, 4 * processes):
+        for future in submitted_in_order(pool, _child_predict, chunks, 2 * processes):
             yield future.result()
 
 
@@ -494,15 +606,16 @@ def submitted_in_order(pool, fn: Callable, items, in_flight: int):
         yield future
 
 
-def prefetched(loads: list, workers: int):
+def prefetched(loads: list, workers: int, ahead: int = 1):
     """``load`` callables in order, each wrapped so that calling it returns (or raises) its
-    result; with ``workers`` > 0 up to ``2 * workers`` of them run ahead in threads (reading
-    FITS and cleaning release the GIL in numpy/astropy while the network scores)."""
+    result; with ``workers`` > 0 up to ``ahead + 2 * workers`` of them run ahead in threads
+    (reading FITS and cleaning release the GIL in numpy/astropy while the network scores a
+    batch of ``ahead`` inputs)."""
     if workers <= 0:
         yield from loads
         return
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for future in submitted_in_order(pool, lambda load: load(), loads, 2 * workers):
+        for future in submitted_in_order(pool, lambda load: load(), loads, ahead + 2 * workers):
             yield future.result

@@ -105,23 +105,32 @@ def cadence_only(net: nn.Module) -> Callable | None:
 
 
 def run_net(net: nn.Module | Callable, flux: np.ndarray, quality: np.ndarray, batch_size: int = 1024,
-            cadence_only_pass: bool = False) -> dict[str, np.ndarray]:
-    """Window and (when present) cadence probabilities of raw windows, batched."""
+            cadence_only_pass: bool = False, device: str | torch.device | None = None) -> dict[str, np.ndarray]:
+    """Window and (when present) cadence probabilities of raw windows, batched; on ``device``
+    (None: where the network's parameters are) the features are computed there too."""
     probs, cadence = [], []
     fast = cadence_only(net) if cadence_only_pass else None
+    device = torch.device(device) if device is not None else device_of(net)
     with torch.inference_mode():
         for i in range(0, len(flux), batch_size):
-            x = window_features(torch.from_numpy(flux[i:i + batch_size]), torch.from_numpy(quality[i:i + batch_size]),
-                                n_features_of(net))
+            x = window_features(torch.from_numpy(flux[i:i + batch_size]).to(device),
+                                torch.from_numpy(quality[i:i + batch_size]).to(device), n_features_of(net))
             out = fast(x) if fast is not None else net(x)
             if "logit" in out:
-                probs.append(torch.sigmoid(out["logit"].float()).numpy())
+                probs.append(torch.sigmoid(out["logit"].float()).cpu().numpy())
             if "cadence_logit" in out:
-                cadence.append(torch.sigmoid(out["cadence_logit"].float()).numpy())
+                cadence.append(torch.sigmoid(out["cadence_logit"].float()).cpu().numpy())
     result = {"window_prob": np.concatenate(probs) if probs else np.zeros(0, np.float32)}
     if cadence:
         result["cadence_prob"] = np.concatenate(cadence)
     return result
+
+
+def device_of(net) -> torch.device:
+    """Where a network's parameters are (the CPU for a parameterless callable)."""
+    params = getattr(net, "parameters", None)
+    first = next(iter(params()), None) if callable(params) else None
+    return first.device if first is not None else torch.device("cpu")
 
 
 def tiling_windows(index: np.ndarray, segment_of_window: np.ndarray, length: int) -> np.ndarray:
@@ -144,12 +153,21 @@ def _weighted_mean(index: np.ndarray, prob: np.ndarray, length: int, n: int) -> 
     return num / np.maximum(den, 1e-12)
 
 
-def _cadence_prob(net, flux: np.ndarray, quality: np.ndarray, batch_size: int) -> np.ndarray:
-    out = run_net(net, flux, quality, batch_size, cadence_only_pass=True)
-    if "cadence_prob" not in out:
+def _in_one_pass(net, parts: list[tuple[np.ndarray, np.ndarray]], batch_size: int, cadence: bool,
+                 device) -> list[dict[str, np.ndarray]]:
+    """:func:`run_net` of several light curves' windows ``(flux, quality)`` in shared batches
+    (the network sees full batches however short each light curve is), split back per part."""
+    counts = [len(f) for f, _ in parts]
+    if not sum(counts):
+        return [{"window_prob": np.zeros(0, np.float32), "cadence_prob": np.zeros(f.shape, np.float32)}
+                for f, _ in parts]
+    out = run_net(net, np.concatenate([f for f, _ in parts]), np.concatenate([q for _, q in parts]), batch_size,
+                  cadence_only_pass=cadence, device=device)
+    if cadence and "cadence_prob" not in out:
         raise ValueError("head='cadence' but the model has no cadence head (train with model.cadence_head=true, "
                          "or predict with head=window)")
-    return out["cadence_prob"]
+    bounds = np.cumsum([0, *counts])
+    return [{k: v[a:b] for k, v in out.items()} for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def seam_excess(flux: np.ndarray, n_sigma: float) -> np.ndarray:
@@ -163,68 +181,94 @@ def seam_excess(flux: np.ndarray, n_sigma: float) -> np.ndarray:
     return (high[:, 1:] & high[:, :-1]).any(axis=1)
 
 
-def _coarse_to_fine(net, flux, quality, index, segment_of_window, length: int, n: int, refine_above: float,
-                    refine_sigma: float, batch_size: int) -> np.ndarray | None:
+def _refined(net, windows: list[tuple], length: int, sizes: list[int], refine_above: float, refine_sigma: float,
+             batch_size: int, device) -> list[np.ndarray]:
     """Cadence probabilities from the tiling windows plus the half-offset windows in which the
-    tiling pass reaches ``refine_above`` or the flux has a seam excess; None when the tiling
-    does not cover every cadence (a stride that does not divide the length), so the caller
-    scores every window."""
-    coarse = tiling_windows(index, segment_of_window, length)
-    covered = np.zeros(n, bool)
-    covered[index[coarse][index[coarse] >= 0]] = True
-    if not covered.all():
-        return None
-    prob = np.zeros(index.shape, np.float32)
-    prob[coarse] = _cadence_prob(net, flux[coarse], quality[coarse], batch_size)
-    first = _weighted_mean(index[coarse], prob[coarse], length, n)
-    fine = ~coarse & (np.where(index >= 0, first[np.maximum(index, 0)], 0.0).max(axis=1) >= refine_above)
-    rest = ~coarse & ~fine
-    fine[rest] = seam_excess(flux[rest], refine_sigma)
-    if fine.any():
-        prob[fine] = _cadence_prob(net, flux[fine], quality[fine], batch_size)
-    keep = coarse | fine
-    return _weighted_mean(index[keep], prob[keep], length, n)
+    tiling pass reaches ``refine_above`` or the flux has a seam excess, for several light
+    curves, each pass in shared batches. A light curve whose tiling does not cover every
+    cadence (a stride that does not divide the length) has every window scored."""
+    first_pass = []
+    for (flux, quality, index, segment_of_window), n in zip(windows, sizes):
+        coarse = tiling_windows(index, segment_of_window, length)
+        covered = np.zeros(n, bool)
+        covered[index[coarse][index[coarse] >= 0]] = True
+        first_pass.append(coarse if covered.all() else np.ones(len(index), bool))
+    scored = _in_one_pass(net, [(w[0][m], w[1][m]) for w, m in zip(windows, first_pass)], batch_size, True, device)
+    second_pass = []
+    for (flux, quality, index, _), n, coarse, out in zip(windows, sizes, first_pass, scored):
+        first = _weighted_mean(index[coarse], out["cadence_prob"], length, n)
+        fine = ~coarse & (np.where(index >= 0, first[np.maximum(index, 0)], 0.0).max(axis=1) >= refine_above)
+        rest = ~coarse & ~fine
+        fine[rest] = seam_excess(flux[rest], refine_sigma)
+        second_pass.append(fine)
+    rescored = _in_one_pass(net, [(w[0][m], w[1][m]) for w, m in zip(windows, second_pass)], batch_size, True,
+                            device)
+    result = []
+    for (_, _, index, _), n, coarse, fine, out, more in zip(windows, sizes, first_pass, second_pass, scored,
+                                                           rescored):
+        prob = np.zeros(index.shape, np.float32)
+        prob[coarse] = out["cadence_prob"]
+        prob[fine] = more["cadence_prob"]
+        keep = coarse | fine
+        result.append(_weighted_mean(index[keep], prob[keep], length, n).astype(np.float32))
+    return result
+
+
+def _window_head(index: np.ndarray, window_prob: np.ndarray, n: int, reduce: str) -> np.ndarray:
+    valid = index >= 0
+    flat_idx = index[valid]
+    window = np.broadcast_to(window_prob[:, None], index.shape)[valid]
+    if reduce == "mean":
+        return np.bincount(flat_idx, weights=window, minlength=n) / np.maximum(np.bincount(flat_idx, minlength=n), 1)
+    prob = np.zeros(n)
+    np.maximum.at(prob, flat_idx, window)
+    return prob
 
 
 def score_light_curve(net: nn.Module | Callable, lc: LightCurve, length: int, stride: int | None = None,
                       head: str = "cadence", max_gap_cadences: int = 5, reduce: str = "mean",
-                      batch_size: int = 1024, refine_above: float | None = None, refine_sigma: float = 1.5
-                      ) -> np.ndarray:
+                      batch_size: int = 1024, refine_above: float | None = None, refine_sigma: float = 1.5,
+                      device: str | torch.device | None = None) -> np.ndarray:
     """Flare probability for every cadence of ``lc`` (float32, aligned with ``lc.time_btjd``).
 
-    ``stride`` defaults to ``length // 2`` for the cadence head (every cadence in two windows; the triangular weights then sum to a constant) and ``length // 10`` for
-    the window head (which needs a fine stride to localise anything). ``refine_above``
-    (cadence head): score the overlapping windows only where the edge-to-edge windows reach
-    this probability or the flux ``refine_sigma`` (module docstring); None scores every window.
+    ``stride`` defaults to ``length // 2`` for the cadence head (every cadence in two windows;
+    the triangular weights then sum to a constant) and ``length // 10`` for the window head
+    (which needs a fine stride to localise anything). ``refine_above`` (cadence head): score
+    the overlapping windows only where the edge-to-edge windows reach this probability or the
+    flux ``refine_sigma`` (module docstring); None scores every window. ``device``: where the
+    network runs (None: where its parameters are).
     """
+    return score_light_curves(net, [lc], length, stride, head, max_gap_cadences, reduce, batch_size, refine_above,
+                              refine_sigma, device)[0]
+
+
+def score_light_curves(net: nn.Module | Callable, lcs: list[LightCurve], length: int, stride: int | None = None,
+                       head: str = "cadence", max_gap_cadences: int = 5, reduce: str = "mean",
+                       batch_size: int = 1024, refine_above: float | None = None, refine_sigma: float = 1.5,
+                       device: str | torch.device | None = None) -> list[np.ndarray]:
+    """:func:`score_light_curve` of several light curves whose windows share the network's
+    batches (what keeps a GPU busy: a 2-minute sector is only a few hundred windows). Each
+    result is that of scoring the light curve alone, up to float rounding."""
     if head not in HEADS:
         raise ValueError(f"head={head!r} must be one of {list(HEADS)}")
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce={reduce!r} must be one of {list(REDUCTIONS)}")
-    if len(lc) == 0:
-        raise ValueError(f"TIC {lc.tic}: light curve has no cadences")
+    for lc in lcs:
+        if len(lc) == 0:
+            raise ValueError(f"TIC {lc.tic}: light curve has no cadences")
     if stride is None:
         stride = max(1, length // 2 if head == "cadence" else length // 10)
     if stride < 1:
         raise ValueError(f"stride={stride} must be >= 1")
     if refine_above is not None and not 0.0 <= refine_above <= 1.0:
         raise ValueError(f"refine_above={refine_above} must be a probability in [0, 1] (or null: every window)")
-    flux, quality, index, segment_of_window = build_windows(lc, length, stride, max_gap_cadences)
-    n = len(lc)
+    windows = [build_windows(lc, length, stride, max_gap_cadences) for lc in lcs]
+    sizes = [len(lc) for lc in lcs]
     if head == "cadence" and refine_above is not None:
-        prob = _coarse_to_fine(net, flux, quality, index, segment_of_window, length, n, refine_above, refine_sigma,
-                               batch_size)
-        if prob is not None:
-            return prob.astype(np.float32)
+        return _refined(net, windows, length, sizes, refine_above, refine_sigma, batch_size, device)
+    scored = _in_one_pass(net, [(w[0], w[1]) for w in windows], batch_size, head == "cadence", device)
     if head == "cadence":
-        return _weighted_mean(index, _cadence_prob(net, flux, quality, batch_size), length, n).astype(np.float32)
-    out = run_net(net, flux, quality, batch_size)
-    valid = index >= 0
-    flat_idx = index[valid]
-    if reduce == "mean":
-        window = np.broadcast_to(out["window_prob"][:, None], index.shape)[valid]
-        prob = np.bincount(flat_idx, weights=window, minlength=n) / np.maximum(np.bincount(flat_idx, minlength=n), 1)
-    else:
-        prob = np.zeros(n)
-        np.maximum.at(prob, flat_idx, np.broadcast_to(out["window_prob"][:, None], index.shape)[valid])
-    return prob.astype(np.float32)
+        return [_weighted_mean(w[2], out["cadence_prob"], length, n).astype(np.float32)
+                for w, out, n in zip(windows, scored, sizes)]
+    return [_window_head(w[2], out["window_prob"], n, reduce).astype(np.float32)
+            for w, out, n in zip(windows, scored, sizes)]

@@ -384,3 +384,27 @@ def test_ed_at_recovery_ignores_bins_of_a_few_lucky_trials():
                            "recovered": np.concatenate([recovered, [True, True]])})  # two lucky tiny flares
     assert 22 < ed_at_recovery(trials) < 40
     assert ed_at_recovery(trials, min_trials=1) < 0.1  # what a single lucky bin would claim
+
+
+def test_a_blended_star_shows_its_flares_diluted_and_its_neighbours_variability():
+    from flaredetect.data.synthetic import SyntheticConfig, cadence_params, simulate_star
+
+    def stars(share):  # the same random draws: only the neighbour's share differs
+        cfg = SyntheticConfig(blend_probability=1.0, blend_fraction=(share, share), flare_rate_per_day=(2.0, 3.0),
+                              no_flare_fraction=0.0)
+        return [simulate_star(seed, tic=1, sector=40, config=cfg) for seed in range(4)]
+
+    for alone, blended in zip(stars(1e-9), stars(0.6)):
+        assert blended.params["blend_fraction"] == pytest.approx(0.6)
+        np.testing.assert_allclose(blended.light_curve.flares.amplitude, 0.4 * alone.light_curve.flares.amplitude,
+                                   rtol=1e-6)
+        # (the faint tails are cut where they sink below 1e-3 sigma, sooner for a diluted flare)
+        np.testing.assert_allclose(blended.flare_flux, 0.4 * alone.flare_flux, rtol=1e-6,
+                                   atol=1e-2 * alone.light_curve.noise_sigma)
+        assert blended.light_curve.flares.detectable.sum() <= alone.light_curve.flares.detectable.sum()
+        # what is left of the variability once the star's own diluted part is removed is the neighbour's
+        neighbour = (blended.variability - 0.4 * alone.variability) / 0.6
+        assert np.std(neighbour) > 0 and not np.allclose(neighbour, alone.variability)
+    assert sum(s.light_curve.flares.detectable.sum() for s in stars(0.6)) < sum(
+        s.light_curve.flares.detectable.sum() for s in stars(1e-9))
+    assert SyntheticConfig().blend_probability == 0.0 and cadence_params(600.0)["blend_probability"] == 0.5

@@ -116,6 +116,12 @@ class SyntheticConfig:
     noise_sigma : white noise per cadence, log-uniform (``flux_err``, ``noise_sigma``).
     red_noise_ratio : rms of the AR(1) red noise relative to ``noise_sigma``, log-uniform.
     red_noise_timescale_days : its correlation time, log-uniform.
+    blend_probability : chance that a neighbour shares the aperture (0: never, and no
+        random number is drawn, so 2-minute data are as before blending existed).
+    blend_fraction : the neighbour's share of the aperture flux (1 - SPOC's ``CROWDSAP``),
+        log-uniform: the star's own variability and flares are diluted by ``1 - share``
+        (flare truth and labels as observed) and the neighbour's variability (its own
+        rotation, pulsations, eclipses) adds ``share`` of itself.
 
     Flares
     ------
@@ -193,6 +199,8 @@ class SyntheticConfig:
     noise_sigma: tuple[float, float] = (3e-4, 1e-2)
     red_noise_ratio: tuple[float, float] = (0.05, 0.3)
     red_noise_timescale_days: tuple[float, float] = (0.01, 0.3)
+    blend_probability: float = 0.0
+    blend_fraction: tuple[float, float] = (0.02, 0.8)
 
     no_flare_fraction: float = 0.25
     flare_rate_per_day: tuple[float, float] = (0.05, 3.0)
@@ -246,8 +254,11 @@ def cadence_params(cadence_s: float) -> dict:
     * 20 s: the cosmic rays the 2-minute pipeline removes onboard stay in (measured on
       ``tess20s/``: ~100 per day, 1.5-35 sigma).
     * FFI (200 s, 10 min, 30 min): scattered light and coarser systematics (a settling
-      ramp at every orbit edge, larger and slower; stronger red noise), and fainter, more
-      often blended stars (noise range twice as high at its top).
+      ramp at every orbit edge, larger and slower; stronger red noise), fainter stars (noise
+      range twice as high at its top) and blends: half the stars share the aperture with a
+      neighbour taking 2-80 % of its flux (log-uniform; the 10 two-minute SPOC files of
+      ``../shared/data`` have 1 - CROWDSAP of median 0.09, a quarter above 0.24; FFI stars
+      are fainter and their apertures larger, so more blended; an assumption, not a fit).
 
     2 minutes gives ``{}``: the defaults are the 2-minute kind.
     """
@@ -266,7 +277,8 @@ def cadence_params(cadence_s: float) -> dict:
         params.update(cosmic_ray_rate_per_day=100.0, cosmic_ray_sigma=(1.5, 35.0))
     if cadence_s >= 200:
         params.update(gap_ramp_probability=1.0, gap_ramp_sigma=(2.0, 30.0), gap_ramp_timescale_days=(0.2, 2.0),
-                      red_noise_ratio=(0.1, 0.6), red_noise_timescale_days=(0.05, 1.0))
+                      red_noise_ratio=(0.1, 0.6), red_noise_timescale_days=(0.05, 1.0),
+                      blend_probability=0.5, blend_fraction=(0.02, 0.8))
     return params
 
 
@@ -452,8 +464,21 @@ def _red_noise(rng, cfg: SyntheticConfig, n_full: int, sigma: float, params: dic
     return out
 
 
-def _flares(rng, cfg: SyntheticConfig, t: np.ndarray, sigma: float, params: dict):
-    """Inject flares; returns their summed flux, the truth table and the mask."""
+def _blend(rng, cfg: SyntheticConfig, t: np.ndarray, variability: np.ndarray, params: dict
+           ) -> tuple[np.ndarray, float]:
+    """``(variability of the blend, dilution of the star's own signal)``: with
+    ``blend_probability`` a neighbour takes a ``blend_fraction`` share of the aperture flux."""
+    share = 0.0
+    if cfg.blend_probability > 0 and rng.random() < cfg.blend_probability:
+        share = float(_loguniform(rng, cfg.blend_fraction))
+        variability = (1.0 - share) * variability + share * _variability(rng, cfg, t, {})
+    params.update(blend_fraction=share)
+    return variability, 1.0 - share
+
+
+def _flares(rng, cfg: SyntheticConfig, t: np.ndarray, sigma: float, params: dict, dilution: float = 1.0):
+    """Inject flares (amplitudes as observed: ``dilution`` times the star's own); returns
+    their summed flux, the truth table and the mask."""
     n = len(t)
     cad = cfg.cadence_days
     flux = np.zeros(n)
@@ -467,7 +492,7 @@ def _flares(rng, cfg: SyntheticConfig, t: np.ndarray, sigma: float, params: dict
     peak_idx = rng.integers(0, n, n_events)
     peaks = t[peak_idx] + rng.uniform(-0.5 * cad, 0.5 * cad, n_events)
     amp_lo = min(cfg.amplitude_min_sigma * sigma, 0.5 * cfg.amplitude_max)
-    amps = _power_law(rng, cfg.amplitude_index, amp_lo, cfg.amplitude_max, n_events)
+    amps = _power_law(rng, cfg.amplitude_index, amp_lo, cfg.amplitude_max, n_events) * dilution
     fwhms = _truncated_lognormal(rng, cfg.fwhm_median_days, cfg.fwhm_log_sigma,
                                  cfg.fwhm_range_days, n_events)
     is_complex = rng.random(n_events) < cfg.complex_fraction
@@ -579,7 +604,8 @@ def simulate_star(seed_or_rng, tic: int, sector: int, config: SyntheticConfig | 
     variability = _variability(rng, cfg, t, info)
     red = _red_noise(rng, cfg, len(t_full), sigma, info)[keep]
     white = rng.normal(0.0, sigma, n)
-    flare_flux, truth, mask = _flares(rng, cfg, t, sigma, info)
+    variability, dilution = _blend(rng, cfg, t, variability, info)
+    flare_flux, truth, mask = _flares(rng, cfg, t, sigma, info, dilution)
 
     # QUALITY and artefacts.
     quality = np.where(desat_full[keep], DESAT, 0).astype(np.int32)

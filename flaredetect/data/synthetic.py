@@ -257,7 +257,7 @@ def cadence_params(cadence_s: float) -> dict:
       ramp at every orbit edge, larger and slower; stronger red noise), fainter stars (noise
       range twice as high at its top) and blends: half the stars share the aperture with a
       neighbour taking 2-80 % of its flux (log-uniform; the 10 two-minute SPOC files of
-      ``../shared/data`` have 1 - CROWDSAP of median 0.09, a quarter above 0.24; FFI stars
+      ``../shared/data`` have 1 - CROWDSAP (their headers) of median 0.09, a quarter above 0.24; FFI stars
       are fainter and their apertures larger, so more blended; an assumption, not a fit).
 
     2 minutes gives ``{}``: the defaults are the 2-minute kind.

@@ -138,10 +138,8 @@ def resolve_device(device: str | None):
     import torch
 
     name = "auto" if device is None else str(device)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        chosen = torch.device(name)
+        chosen = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
     except RuntimeError as exc:
         raise ValueError(f"device={name!r} is not a torch device (auto, cpu, cuda, cuda:1, mps): {exc}") from None
     if chosen.type == "cuda" and not torch.cuda.is_available():
@@ -151,6 +149,8 @@ def resolve_device(device: str | None):
         raise ValueError(f"device={name} but torch sees {torch.cuda.device_count()} GPU(s)")
     if chosen.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={name} but this torch has no MPS backend: use device=auto or device=cpu")
+    if chosen.type == "cuda" and chosen.index is None:  # as parameters report it, so the net moves once
+        chosen = torch.device("cuda", torch.cuda.current_device())
     return chosen
 
 

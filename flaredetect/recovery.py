@@ -31,6 +31,7 @@ from flaredetect.utils import exit_with_error, package_versions, settings_of, wr
 log = logging.getLogger(__name__)
 DETECTORS = ("model", "threshold")
 RATE_KEYS = {"data": "false_events_per_day", "inverted": "false_events_per_day_inverted"}  # false_rate_on: its key
+LIMIT_KEYS = {"amplitude_sigma": "amplitude_sigma_at_50pc_all", "ed_s": "ed_s_at_50pc_all"}  # choose_by: its key
 
 
 def build_detector(cfg: DictConfig):
@@ -136,6 +137,8 @@ def event_thresholds(cfg: DictConfig) -> tuple[list[float] | None, float | None,
     false_rate, on = cfg.get("false_rate"), cfg.get("false_rate_on", "data")
     if on not in RATE_KEYS:
         raise ConfigError(f"false_rate_on={on} must be one of {list(RATE_KEYS)}")
+    if cfg.get("choose_by", "amplitude_sigma") not in LIMIT_KEYS:
+        raise ConfigError(f"choose_by={cfg.choose_by} must be one of {list(LIMIT_KEYS)}")
     if cfg.get("thresholds") is not None and cfg.get("vet_thresholds") is not None:
         raise ConfigError("thresholds= and vet_thresholds= sweep one threshold each: give one of them "
                           "(fix the other with events.threshold= or vet_threshold=)")
@@ -172,11 +175,12 @@ def event_thresholds(cfg: DictConfig) -> tuple[list[float] | None, float | None,
     return thresholds, float(false_rate), of
 
 
-def choose_threshold(by_threshold: dict, false_rate: float | None, on: str = "data") -> float:
-    """The threshold to report: with ``false_rate``, the lowest 50 %-recovery amplitude among
-    thresholds at or below that false-event rate (``on``: of the data or of the inverted
-    light curves; none: the one with the fewest false events); without, the lowest
-    threshold (the list is a sweep)."""
+def choose_threshold(by_threshold: dict, false_rate: float | None, on: str = "data",
+                     by: str = "amplitude_sigma") -> float:
+    """The threshold to report: with ``false_rate``, the lowest 50 %-recovery limit (``by``:
+    amplitude in noise sigma, or ED ``"ed_s"``) among thresholds at or below that false-event
+    rate (``on``: of the data or of the inverted light curves; none: the one with the fewest
+    false events); without, the lowest threshold (the list is a sweep)."""
     if false_rate is None:
         return min(by_threshold)
     key = RATE_KEYS[on]
@@ -185,8 +189,8 @@ def choose_threshold(by_threshold: dict, false_rate: float | None, on: str = "da
         log.warning("no threshold reaches false_rate=%.3f/day; reporting the one with the fewest false events",
                     false_rate)
         return min(by_threshold, key=lambda t: (by_threshold[t][key], -t))
-    amp = {t: n["amplitude_sigma_at_50pc_all"] for t, n in ok.items()}
-    return min(ok, key=lambda t: (np.inf if not np.isfinite(amp[t]) else amp[t], t))
+    limit = {t: n[LIMIT_KEYS[by]] for t, n in ok.items()}
+    return min(ok, key=lambda t: (np.inf if not np.isfinite(limit[t]) else limit[t], t))
 
 
 def run_recovery(cfg: DictConfig) -> dict:
@@ -211,7 +215,8 @@ def run_recovery(cfg: DictConfig) -> dict:
     fwhm, amp = list(cfg.bins.fwhm_minutes), list(cfg.bins.amplitude_sigma)
     by_threshold = {t: recovery_numbers(r.trials, r.false_events, fwhm, amp) for t, r in results.items()}
     on = cfg.get("false_rate_on", "data")
-    chosen = choose_threshold(by_threshold, false_rate, on) if thresholds is not None else None
+    chosen = (choose_threshold(by_threshold, false_rate, on, cfg.get("choose_by", "amplitude_sigma"))
+              if thresholds is not None else None)
     result = results[chosen]
     trials = result.trials
     trials.to_csv(out_dir / "recovery_trials.csv", index=False)
@@ -233,7 +238,7 @@ def run_recovery(cfg: DictConfig) -> dict:
                         for group, names in groups.items() if names},
         **({} if thresholds is None else {
             ("vet_threshold" if of == "vetter" else "event_threshold"): chosen, "false_rate_matched": false_rate,
-            "false_rate_on": on,
+            "false_rate_on": on, "choose_by": cfg.get("choose_by", "amplitude_sigma"),
             "by_threshold": [{"threshold": t, **{k: v for k, v in numbers.items() if k != "recovery_by_amplitude_sigma"}}
                              for t, numbers in by_threshold.items()]}),
         "flaredetect_version": package_versions(("flaredetect",))["flaredetect"],
@@ -248,7 +253,8 @@ def run_recovery(cfg: DictConfig) -> dict:
                   f"{numbers['amplitude_sigma_at_50pc_all']:21.2f} | "
                   f"{numbers['ed_s_at_50pc_all']:.3g}" + ("   <- reported" if t == chosen else ""))
         if false_rate is not None:
-            print(f"reported: the threshold with the lowest 50 % amplitude at <= {false_rate:.3f} false events/day "
+            limit = "ED" if cfg.get("choose_by") == "ed_s" else "amplitude"
+            print(f"reported: the threshold with the lowest 50 % {limit} at <= {false_rate:.3f} false events/day "
                   f"(false_rate) {'of the inverted light curves' if on == 'inverted' else 'of the data'}")
     print(f"\n{report['recovered']}/{report['injected']} injected flares recovered in {len(curves)} light curve(s); "
           f"{report['false_events_per_day']:.3f} false events/day on the uninjected data "

@@ -1,10 +1,13 @@
 """FFI-cadence benchmark (issue 16): injection–recovery on the real 2-minute light curves of
 ../shared/data binned to each run's cadence, on the stars the run never trained on, for the
 run and for the 3-sigma rule at the same cadence: the ED and amplitude of 50 % recovery at
-equal false-event rate (the network scores each light curve once; of THRESHOLDS, the run's
-event threshold is the one of lowest 50 %-recovery amplitude whose false events per day on
-the uninjected light curves do not exceed the rule's: ``flaredetect-recovery thresholds=[...]
-false_rate=<the rule's run>``).
+equal false-event rate, and the model's over the rule's ED (and amplitude) of 50 % recovery
+paired on the same injections with a 95 % bootstrap interval over light curves. The network
+scores each light curve once; of THRESHOLDS, the run's event threshold is the one of lowest
+50 %-recovery ED whose false events per day on the uninjected light curves do not exceed the
+rule's (``flaredetect-recovery thresholds=[...] false_rate=<the rule's run> choose_by=ed_s``).
+Several runs of one cadence (cross-validation folds) are measured together: each light curve
+by a fold that never trained on its star.
 
     python scripts/benchmark_ffi.py --ckpt outputs/ffi_200/0 outputs/ffi_600/0 outputs/ffi_1800/0
     python scripts/benchmark_ffi.py --tables outputs/benchmark_ffi   # the table again from its saved trials
@@ -41,7 +44,7 @@ def recovery(overrides: list[str]) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ckpt", nargs="+", default=[], help="one run per FFI cadence")
+    parser.add_argument("--ckpt", nargs="+", default=[], help="runs of the FFI cadences (several of one cadence: its cross-validation folds)")
     parser.add_argument("--tables", type=Path, default=None,
                         help="print the table from an earlier run's output dir (its recovery_trials.csv files)")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FLAREDETECT_SHARED_DATA", "../shared/data")))
@@ -55,21 +58,25 @@ def main(argv=None) -> int:
         parser.error("--ckpt (one run per FFI cadence) or --tables")
 
     files = find_light_curve_files([args.data / f for f in FOLDERS])
-    rows = {}
+    by_cadence: dict[float, list] = {}
     for ckpt in args.ckpt:
         cfg = OmegaConf.load(resolve_checkpoint(ckpt)[1])
-        cadence = training_cadence_s(cfg)
-        seen = trained_tics(cfg)
-        held_out = [str(f) for f in files if _tic(f) not in seen]
+        by_cadence.setdefault(training_cadence_s(cfg), []).append((ckpt, trained_tics(cfg)))
+    tics = {f: _tic(f) for f in files}
+    rows = {}
+    for cadence, runs in by_cadence.items():
+        held_out = [str(f) for f in files if not all(tics[f] in seen for _, seen in runs)]
+        ckpts = [ckpt for ckpt, _ in runs]
         common = [f"input=[{','.join(held_out)}]", f"cadence_s={cadence:g}", f"trials={args.trials}",
                   "by_rotation=false", "progress=false", "candidates=null", "skip_trained=false",
                   "events.min_cadences=1"]  # a flare spans one or two FFI cadences (no cosmic rays: mitigated onboard)
         rule = recovery(common + ["detector=threshold", f"out_dir={args.out / f'{cadence:g}s_rule'}"])
-        model = recovery(common + [f"ckpt={ckpt}", f"thresholds=[{','.join(map(str, THRESHOLDS))}]",
+        model = recovery(common + [f"ckpt=[{','.join(ckpts)}]", "skip_trained=true",
+                                   f"thresholds=[{','.join(map(str, THRESHOLDS))}]", "choose_by=ed_s",
                                    f"false_rate={rule['false_events_per_day']}",
                                    f"out_dir={args.out / f'{cadence:g}s_model'}"])
         model["threshold"] = model["event_threshold"]
-        rows[f"{cadence:g}"] = {"light_curves": len(held_out), "rule": rule, "model": model,
+        rows[f"{cadence:g}"] = {"light_curves": len(held_out), "runs": ckpts, "rule": rule, "model": model,
                                 "dirs": {"rule": str(args.out / f"{cadence:g}s_rule"),
                                          "model": str(args.out / f"{cadence:g}s_model")}}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -79,24 +86,32 @@ def main(argv=None) -> int:
 
 
 def print_table(rows: dict, out: Path) -> None:
-    """ED and amplitude of 50 % recovery (from each run's saved trials) and false events per day."""
+    """ED and amplitude of 50 % recovery (from each run's saved trials), false events per day,
+    and the model's over the rule's limits, paired over light curves."""
     import pandas as pd
 
-    from flaredetect.evaluation.recovery import amplitude_at_recovery, ed_at_recovery
+    from flaredetect.evaluation.recovery import AMPLITUDE_SIGMA_BINS, paired_recovery_limit_ratio
 
     print(f"\n{'cadence':>8s} {'LCs':>4s} | {'rule: ED50 (s)':>14s} {'amp50 (sigma)':>13s} {'false/day':>9s} | "
-          f"{'model: ED50 (s)':>15s} {'amp50 (sigma)':>13s} {'false/day':>9s} {'threshold':>9s}")
+          f"{'model: ED50 (s)':>15s} {'amp50 (sigma)':>13s} {'false/day':>9s} {'threshold':>9s} | "
+          f"{'model/rule ED50 [95 %]':>22s} {'amp50 [95 %]':>19s}")
     for cadence, row in rows.items():
-        numbers = []
+        trials = {}
         for who in ("rule", "model"):
             directory = row.get("dirs", {}).get(who) or str(
                 out / (f"{cadence}s_rule" if who == "rule" else f"{cadence}s_model_{row['model']['threshold']}"))
-            trials = pd.read_csv(Path(directory) / "recovery_trials.csv")
-            numbers.append((ed_at_recovery(trials, 0.5, (2, 30)), amplitude_at_recovery(trials, 0.5, (2, 30)),
-                            row[who]["false_events_per_day"]))
-        (r_ed, r_amp, r_false), (m_ed, m_amp, m_false) = numbers
-        print(f"{cadence + ' s':>8s} {row['light_curves']:4d} | {r_ed:14.3g} {r_amp:13.2f} {r_false:9.3f} | "
-              f"{m_ed:15.3g} {m_amp:13.2f} {m_false:9.3f} {row['model']['threshold']:9.2f}")
+            trials[who] = pd.read_csv(Path(directory) / "recovery_trials.csv")
+        ed = paired_recovery_limit_ratio(trials["model"], trials["rule"], fwhm_range=(2, 30))
+        amp = paired_recovery_limit_ratio(trials["model"], trials["rule"], fwhm_range=(2, 30),
+                                          column="amplitude_sigma", bins=AMPLITUDE_SIGMA_BINS, min_trials=1)
+        row["paired"] = {"ed_ratio": ed, "amplitude_ratio": amp}
+        print(f"{cadence + ' s':>8s} {row['light_curves']:4d} | {ed['b']:14.3g} {amp['b']:13.2f} "
+              f"{row['rule']['false_events_per_day']:9.3f} | {ed['a']:15.3g} {amp['a']:13.2f} "
+              f"{row['model']['false_events_per_day']:9.3f} {row['model']['threshold']:9.2f} | "
+              f"{ed['ratio']:6.2f} [{ed['interval'][0]:.2f}, {ed['interval'][1]:.2f}]   "
+              f"{amp['ratio']:6.2f} [{amp['interval'][0]:.2f}, {amp['interval'][1]:.2f}]")
+    (out / "benchmark_ffi_paired.json").write_text(json.dumps({c: r["paired"] for c, r in rows.items()}, indent=1,
+                                                              default=float))
 
 
 def _tic(path: Path) -> int | None:

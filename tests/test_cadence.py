@@ -386,6 +386,32 @@ def test_ed_at_recovery_ignores_bins_of_a_few_lucky_trials():
     assert ed_at_recovery(trials, min_trials=1) < 0.1  # what a single lucky bin would claim
 
 
+def test_paired_recovery_limit_ratio_resamples_light_curves_of_both_detectors_together():
+    import pandas as pd
+
+    from flaredetect.evaluation.recovery import ed_at_recovery, paired_recovery_limit_ratio
+
+    rng = np.random.default_rng(1)
+    n = 6000
+    ed = 10 ** rng.uniform(0, 3, n)
+    u = rng.random(n)  # one draw per flare, shared: both detectors see the same light curves
+    base = {"light_curve": [f"lc{k % 30}" for k in range(n)], "ed_s": ed, "fwhm_min": 10.0}
+    a = pd.DataFrame(base | {"recovered": u < 1 / (1 + (20.0 / ed) ** 4)})  # 50 % at 20 s
+    b = pd.DataFrame(base | {"recovered": u < 1 / (1 + (40.0 / ed) ** 4)})  # 50 % at 40 s
+    out = paired_recovery_limit_ratio(a, b, n_resamples=300)
+    assert out["a"] == pytest.approx(ed_at_recovery(a)) and out["b"] == pytest.approx(ed_at_recovery(b))
+    assert 0.4 < out["ratio"] < 0.6 and out["light_curves"] == 30
+    low, high = out["interval"]
+    assert low <= out["ratio"] <= high < 1  # A completes at smaller flares, beyond the noise
+    same = paired_recovery_limit_ratio(a, a, n_resamples=300)
+    assert same["ratio"] == 1.0 and same["interval"] == (1.0, 1.0)
+    # B never reaches 50 %: its limit in a resample is the top edge, so A's ratio stays far below 1
+    never = paired_recovery_limit_ratio(a, b.assign(recovered=False), n_resamples=300)
+    assert np.isnan(never["b"]) and never["interval"][1] < 0.1
+    with pytest.raises(ValueError, match="share no light curve"):
+        paired_recovery_limit_ratio(a, b.assign(light_curve="other"))
+
+
 def test_a_blended_star_shows_its_flares_diluted_and_its_neighbours_variability():
     from flaredetect.data.synthetic import SyntheticConfig, cadence_params, simulate_star
 

@@ -206,6 +206,9 @@ def test_recovery_reports_the_threshold_that_recovers_most_at_the_false_rate_ask
     assert choose_threshold(sweep, 0.10) == 0.8
     assert choose_threshold(sweep, 0.01) == 0.9  # none reaches it: the fewest false events
     assert choose_threshold(sweep, None) == 0.5
+    by_ed = {t: {**n, "ed_s_at_50pc_all": ed} for (t, n), ed in zip(sweep.items(), (9.0, 3.0, 4.0, 6.0))}
+    assert choose_threshold(by_ed, 0.5) == 0.5 and choose_threshold(by_ed, 0.5, by="ed_s") == 0.7  # smallest ED
+    assert choose_threshold(by_ed, 0.10, by="ed_s") == 0.8
     inverted = {t: {**n, "false_events_per_day_inverted": n["false_events_per_day"] / 4} for t, n in sweep.items()}
     assert choose_threshold(inverted, 0.10, on="inverted") == 0.5  # 0.40 / 4: the real flares are not charged
     rule = tmp_path / "rule"
@@ -227,6 +230,7 @@ def test_recovery_reports_the_threshold_that_recovers_most_at_the_false_rate_ask
                        (cfg(thresholds=[0.5], false_rate=str(tmp_path / "none")), "neither a number"),
                        (cfg(thresholds=[0.5], false_rate=-1), "non-negative"),
                        (cfg(thresholds=[0.5], false_rate=0.1, false_rate_on="quiet"), "false_rate_on=quiet must be"),
+                       (cfg(thresholds=[0.5], false_rate=0.1, choose_by="energy"), "choose_by=energy must be"),
                        (cfg(thresholds=[0.5], false_rate=str(rule), false_rate_on="inverted"),
                         "no false_events_per_day_inverted"),
                        (cfg(thresholds=[0.5], detector="threshold"), "3-sigma rule")):

@@ -181,20 +181,22 @@ def recovery_summary(trials: pd.DataFrame, amplitude_sigma_bins, fwhm_bins) -> p
     return out
 
 
-def amplitude_at_recovery(trials: pd.DataFrame, level: float = 0.5, fwhm_range=(2.0, 30.0),
-                          bins=np.geomspace(0.5, 200, 25), column: str = "amplitude_sigma",
-                          min_trials: int = 1) -> float:
-    """Amplitude (noise sigma) at which the recovery probability first reaches ``level``,
-    interpolated in log amplitude between bins with at least ``min_trials`` trials, for
-    flares with FWHM in ``fwhm_range`` (NaN when never reached). ``column="ed_s"`` (with ED
-    ``bins``): the same in equivalent duration, see :func:`ed_at_recovery`."""
+def _bin_counts(trials: pd.DataFrame, fwhm_range, bins, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Recovered and injected flares per bin of ``column``, of flares with FWHM in ``fwhm_range``."""
     sel = trials[(trials["fwhm_min"] >= fwhm_range[0]) & (trials["fwhm_min"] < fwhm_range[1])]
-    centres = np.sqrt(bins[:-1] * bins[1:])
     idx = np.digitize(sel[column], bins) - 1
-    prob = np.array([sel["recovered"][idx == k].mean() if (idx == k).sum() >= min_trials else np.nan
-                     for k in range(len(centres))])
-    ok = np.isfinite(prob)
-    centres, prob = centres[ok], prob[ok]
+    inside = (idx >= 0) & (idx < len(bins) - 1)
+    n_bins = len(bins) - 1
+    recovered = np.bincount(idx[inside], weights=sel["recovered"].to_numpy(float)[inside], minlength=n_bins)
+    return recovered, np.bincount(idx[inside], minlength=n_bins).astype(float)
+
+
+def _level_crossing(recovered: np.ndarray, injected: np.ndarray, bins, level: float, min_trials: int) -> float:
+    """Where the binned recovery probability first reaches ``level``, interpolated in log
+    between the centres of bins of at least ``min_trials`` trials (NaN when never reached)."""
+    centres = np.sqrt(bins[:-1] * bins[1:])
+    ok = injected >= max(min_trials, 1)
+    centres, prob = centres[ok], recovered[ok] / injected[ok]
     above = np.flatnonzero(prob >= level)
     if not above.size:
         return float("nan")
@@ -205,13 +207,74 @@ def amplitude_at_recovery(trials: pd.DataFrame, level: float = 0.5, fwhm_range=(
     return float(np.exp(x0 + (level - p0) * (x1 - x0) / (p1 - p0)))
 
 
+AMPLITUDE_SIGMA_BINS = np.geomspace(0.5, 200, 25)
+
+
+def amplitude_at_recovery(trials: pd.DataFrame, level: float = 0.5, fwhm_range=(2.0, 30.0),
+                          bins=AMPLITUDE_SIGMA_BINS, column: str = "amplitude_sigma",
+                          min_trials: int = 1) -> float:
+    """Amplitude (noise sigma) at which the recovery probability first reaches ``level``,
+    interpolated in log amplitude between bins with at least ``min_trials`` trials, for
+    flares with FWHM in ``fwhm_range`` (NaN when never reached). ``column="ed_s"`` (with ED
+    ``bins``): the same in equivalent duration, see :func:`ed_at_recovery`."""
+    bins = np.asarray(bins, dtype=np.float64)
+    return _level_crossing(*_bin_counts(trials, fwhm_range, bins, column), bins, level, min_trials)
+
+
+ED_BINS = np.geomspace(0.01, 1e4, 31)
+ED_MIN_TRIALS = 10
+
+
 def ed_at_recovery(trials: pd.DataFrame, level: float = 0.5, fwhm_range=(2.0, 30.0),
-                   bins=np.geomspace(0.01, 1e4, 31), min_trials: int = 10) -> float:
+                   bins=ED_BINS, min_trials: int = ED_MIN_TRIALS) -> float:
     """Injected equivalent duration (s) at which the recovery probability first reaches
     ``level`` (the completeness limit in ED that flare-frequency distributions need), over
     bins of at least ``min_trials`` trials: injected EDs spread over decades, so the
     smallest-ED bins hold a handful of flares and one lucky recovery must not set the limit."""
     return amplitude_at_recovery(trials, level, fwhm_range, bins, column="ed_s", min_trials=min_trials)
+
+
+def paired_recovery_limit_ratio(trials_a: pd.DataFrame, trials_b: pd.DataFrame, level: float = 0.5,
+                                fwhm_range=(2.0, 30.0), column: str = "ed_s", bins=ED_BINS,
+                                min_trials: int = ED_MIN_TRIALS, n_resamples: int = 2000, seed: int = 0) -> dict:
+    """Detector A's ``level``-recovery limit (ED by default; ``column="amplitude_sigma"``
+    with ``AMPLITUDE_SIGMA_BINS`` and ``min_trials=1`` for amplitude) over detector B's, on trials of the same light curves, with
+    a 95 % percentile bootstrap interval resampling light curves (both detectors' trials of a
+    drawn light curve go together: they share its noise). A ratio below 1: A completes at
+    smaller flares. A limit not reached in a resample is set to the top bin edge (a lower
+    bound on it), so such resamples understate how much worse that detector is.
+    """
+    from scipy.stats import bootstrap
+
+    bins = np.asarray(bins, dtype=np.float64)
+    names = sorted(set(trials_a["light_curve"]) & set(trials_b["light_curve"]))
+    if not names:
+        raise ValueError("the two trial tables share no light curve: the ratio would not be paired")
+
+    def per_light_curve(trials):
+        groups = dict(tuple(trials[trials["light_curve"].isin(names)].groupby("light_curve")))
+        empty = (np.zeros(len(bins) - 1), np.zeros(len(bins) - 1))
+        counts = [_bin_counts(groups[n], fwhm_range, bins, column) if n in groups else empty for n in names]
+        return np.array([c[0] for c in counts]), np.array([c[1] for c in counts])
+
+    (rec_a, inj_a), (rec_b, inj_b) = per_light_curve(trials_a), per_light_curve(trials_b)
+
+    def limit(recovered, injected):
+        value = _level_crossing(recovered, injected, bins, level, min_trials)
+        return float(bins[-1]) if np.isnan(value) else value
+
+    def ratio(index):
+        index = np.asarray(index, dtype=np.int64)
+        return limit(rec_a[index].sum(0), inj_a[index].sum(0)) / limit(rec_b[index].sum(0), inj_b[index].sum(0))
+
+    a = _level_crossing(rec_a.sum(0), inj_a.sum(0), bins, level, min_trials)
+    b = _level_crossing(rec_b.sum(0), inj_b.sum(0), bins, level, min_trials)
+    out = {"a": a, "b": b, "ratio": a / b, "interval": (float("nan"), float("nan")), "light_curves": len(names)}
+    if len(names) >= 2:
+        ci = bootstrap((np.arange(len(names)),), ratio, vectorized=False, n_resamples=n_resamples,
+                       random_state=seed, method="percentile")
+        out["interval"] = (float(ci.confidence_interval.low), float(ci.confidence_interval.high))
+    return out
 
 
 @dataclass

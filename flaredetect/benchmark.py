@@ -178,7 +178,7 @@ def main(argv=None) -> int:
         print(f"flaredetect-benchmark: no labelled light curves under {args.data}", file=sys.stderr)
         return 2
     predict_cfg = OmegaConf.load(Path(CONFIG_DIR) / "predict.yaml")
-    events = EventParams(**OmegaConf.to_container(predict_cfg.events))
+    events = EventParams.from_settings(OmegaConf.to_container(predict_cfg.events))
     events = replace(events, **{k: v for k, v in (("threshold", args.threshold),
                                                   ("min_cadences", args.min_cadences),
                                                   ("min_snr", args.min_snr)) if v is not None})

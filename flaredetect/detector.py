@@ -135,7 +135,7 @@ class Detector:
 
             cfg.ckpt = "none"
             check_predict_config(cfg)
-            self.predictors = [threshold_predictor(EventParams(**OmegaConf.to_container(cfg.events)))]
+            self.predictors = [threshold_predictor(EventParams.from_settings(OmegaConf.to_container(cfg.events)))]
         else:
             self.predictors = build_predictors(cfg)
         self.predictor = self.predictors[0]

@@ -80,10 +80,14 @@ def build_predictor(cfg: DictConfig) -> Predictor:
             raise ConfigError(f"ckpt is not set and {err}") from None
     net, train_cfg = load_net(cfg.ckpt)
     geometry = window_geometry(train_cfg)
+    try:
+        events = EventParams.from_settings(OmegaConf.to_container(cfg.events, resolve=True), train_cfg.get("events"))
+    except (TypeError, ValueError) as err:  # the run's own events: (predict's were checked already)
+        raise ConfigError(f"ckpt={cfg.ckpt}: the run's config has events: {dict(train_cfg.events)} ({err})") from None
     return Predictor(net=net, length=geometry["length"], stride=cfg.get("stride"), head=resolve_head(cfg.get("head"), net),
                      reduce=cfg.get("reduce", "mean"), max_gap_cadences=geometry["max_gap_cadences"],
                      batch_size=int(cfg.get("batch_size", 1024)),
-                     events=EventParams(**OmegaConf.to_container(cfg.events, resolve=True)),
+                     events=events,
                      gate=SignificanceGate(**cfg.candidates) if cfg.get("candidates") else None,
                      cadence_s=geometry["cadence_s"], name=str(cfg.ckpt),
                      vetter=load_vetter(cfg.get("vetter"), cfg.ckpt, cfg.get("vet_threshold")),

@@ -41,7 +41,7 @@ def build_detector(cfg: DictConfig):
     if cfg.detector not in DETECTORS:
         raise ConfigError(f"detector={cfg.detector} must be one of {list(DETECTORS)}")
     if cfg.detector == "threshold":
-        rule = threshold_predictor(EventParams(**OmegaConf.to_container(cfg.events, resolve=True)))
+        rule = threshold_predictor(EventParams.from_settings(OmegaConf.to_container(cfg.events, resolve=True)))
         return (lambda lc: rule), []
     from flaredetect.evaluation.catalog_benchmark import trained_tics
     from flaredetect.inference import resolve_checkpoint

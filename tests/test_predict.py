@@ -564,6 +564,35 @@ def test_predict_picks_the_detector_trained_at_each_light_curves_cadence_and_ref
     assert len(Detector("threshold").find_flares(lc20).light_curves) == 1  # the 3-sigma rule takes any cadence
 
 
+def test_each_run_brings_its_own_event_settings_where_predicts_are_null(tmp_path):
+    """An FFI run keeps single-cadence events (its config's events:), a 2-minute run without
+    any uses the defaults, and a setting the user gives wins over both."""
+    from flaredetect import Detector
+    from flaredetect.config_checks import ConfigError
+    from flaredetect.predict import build_predictors
+
+    two_min = make_run_dir(tmp_path / "run120")
+    ffi = make_run_dir(tmp_path / "run1800", seed=1, cadence_s=1800.0)
+    cfg = OmegaConf.load(ffi / "config.yaml")
+    cfg.events = {"min_cadences": 1, "threshold": 0.9}
+    OmegaConf.save(cfg, ffi / "config.yaml")
+    base = _predict_cfg(tmp_path, two_min, "unused")
+    base.ckpt = [str(two_min), str(ffi)]
+    events = {p.cadence_s: p.events for p in build_predictors(base)}
+    assert (events[120.0].min_cadences, events[120.0].threshold) == (2, 0.5)  # EventParams' defaults
+    assert (events[1800.0].min_cadences, events[1800.0].threshold) == (1, 0.9)  # the FFI run's own
+    assert events[1800.0].merge_gap_minutes == base.events.merge_gap_minutes  # predict's, not null
+    given = base.copy()
+    given.events.threshold = 0.6
+    assert {p.cadence_s: p.events.threshold for p in build_predictors(given)} == {120.0: 0.6, 1800.0: 0.6}
+    det = Detector(ffi, min_cadences=3)
+    assert (det.predictor.events.min_cadences, det.predictor.events.threshold) == (3, 0.9)
+    cfg.events = {"min_cadence": 1}  # misspelt in a run's config: refused, naming it
+    OmegaConf.save(cfg, ffi / "config.yaml")
+    with pytest.raises(ConfigError, match="the run's config has events: {'min_cadence': 1}"):
+        Detector(ffi)
+
+
 def test_a_manifest_run_writes_no_per_light_curve_tables_and_the_catalog_has_its_flares(tmp_path):
     """At catalog scale (input= a manifest) flare tables, time series and PNGs are off by
     default; the completion markers carry the rows into flaredetect-catalog's merged table."""

@@ -63,6 +63,15 @@ class EventParams:
             raise ValueError("events.merge_gap_minutes must be >= 0, events.min_cadences >= 1 and "
                              "events.baseline_minutes > 0")
 
+    @classmethod
+    def from_settings(cls, settings, run_settings=None) -> "EventParams":
+        """Event settings of a predict config (``conf/predict.yaml`` ``events:``); each one left
+        null takes the run's own (its training config's ``events:``, e.g. an FFI run keeps
+        single-cadence events), else the default here."""
+        own = {k: v for k, v in (settings or {}).items() if v is not None}
+        run = {k: v for k, v in (run_settings or {}).items() if v is not None}
+        return cls(**{**run, **own})
+
     def in_cadences(self, cadence_d: float) -> tuple[int, int]:
         """``(merge gap, baseline points per side)`` in cadences of ``cadence_d`` days (the
         baseline at least 5 points: the quadratic needs them)."""

@@ -188,7 +188,7 @@ def main(argv=None) -> int:
         from flaredetect.inference.candidates import threshold_scorer
 
         proposals = threshold_scorer(args.propose_rule[0], int(args.propose_rule[1]))
-    gate = None if args.no_candidates or not predict_cfg.get("candidates") else SignificanceGate(**predict_cfg.candidates)
+    gate = None if args.no_candidates else SignificanceGate.from_settings(predict_cfg.get("candidates"))
     print(f"event settings: {events}\nwindows: {refine or 'every overlapping window'}\n"
           f"significance gate: {gate or 'none (the network alone)'}\n"
           f"ultracool-dwarf table counted: {'where it searched (--searched-only)' if args.searched_only else 'everywhere'}\n"

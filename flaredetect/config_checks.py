@@ -32,13 +32,14 @@ def check_train_config(cfg: DictConfig) -> None:
     if "seq_len" in model and window_length is not None and model.seq_len != window_length:
         problems.append(f"model.seq_len={model.seq_len} differs from the window length {window_length} "
                         f"(data.sources.*.window.length)")
-    if cfg.get("events"):
-        from flaredetect.inference.events import EventParams
+    from flaredetect.inference.candidates import SignificanceGate
+    from flaredetect.inference.events import EventParams
 
-        try:
-            EventParams.from_settings(cfg.events)
-        except (TypeError, ValueError) as err:  # a misspelt key or value, before any training
-            problems.append(f"events: {err}" if not str(err).startswith("events.") else str(err))
+    for key, factory in (("events", EventParams), ("candidates", SignificanceGate)):
+        try:  # the run's own predict settings: a misspelt key or value fails before any training
+            factory.from_settings(cfg.get(key) or {})
+        except (TypeError, ValueError) as err:
+            problems.append(f"{key}: {err}" if not str(err).startswith(f"{key}.") else str(err))
     data = cfg.get("data") or {}
     if data.get("batch_size", 1) < 1:
         problems.append(f"data.batch_size={data.batch_size} must be >= 1")
@@ -148,7 +149,7 @@ def check_predict_config(cfg: DictConfig) -> None:
         if section is None:
             continue
         try:
-            factory.from_settings(section) if key == "events" else factory(**section)
+            factory.from_settings(section)
         except (TypeError, ValueError) as err:  # the dataclasses name their keys
             problems.append(f"{key}: {err}" if not str(err).startswith(f"{key}.") else str(err))
     if problems:

@@ -84,11 +84,18 @@ def build_predictor(cfg: DictConfig) -> Predictor:
         events = EventParams.from_settings(OmegaConf.to_container(cfg.events, resolve=True), train_cfg.get("events"))
     except (TypeError, ValueError) as err:  # the run's own events: (predict's were checked already)
         raise ConfigError(f"ckpt={cfg.ckpt}: the run's config has events: {dict(train_cfg.events)} ({err})") from None
+    candidates = cfg.get("candidates")
+    try:
+        gate = SignificanceGate.from_settings(None if candidates is None else OmegaConf.to_container(candidates),
+                                              train_cfg.get("candidates", {}))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"ckpt={cfg.ckpt}: the run's config has candidates: {train_cfg.get('candidates')} "
+                          f"({err})") from None
     return Predictor(net=net, length=geometry["length"], stride=cfg.get("stride"), head=resolve_head(cfg.get("head"), net),
                      reduce=cfg.get("reduce", "mean"), max_gap_cadences=geometry["max_gap_cadences"],
                      batch_size=int(cfg.get("batch_size", 1024)),
                      events=events,
-                     gate=SignificanceGate(**cfg.candidates) if cfg.get("candidates") else None,
+                     gate=gate,
                      cadence_s=geometry["cadence_s"], name=str(cfg.ckpt),
                      vetter=load_vetter(cfg.get("vetter"), cfg.ckpt, cfg.get("vet_threshold")),
                      device=str(cfg.get("device") or "auto"), **refine_settings(cfg.get("refine")))
@@ -135,11 +142,15 @@ def checkpoint_record(ckpt: str | Path) -> dict:
 
 def provenance(cfg: DictConfig, predictors: list[Predictor]) -> dict:
     """What made these outputs: the checkpoint (path within its run dir, sha256; with
-    several, ``detectors`` lists each with its cadence), the flaredetect version and every
-    predict setting (the head as resolved)."""
+    several, ``detectors`` lists each with its cadence), the event settings and gate each
+    detector used (predict's, or the run's own where predict's are null), the flaredetect
+    version and every predict setting (the head as resolved)."""
+    from dataclasses import asdict
+
     settings = settings_of(cfg)
     settings["head"] = predictors[0].head
-    records = [{**checkpoint_record(p.name), "cadence_s": p.cadence_s,
+    records = [{**checkpoint_record(p.name), "cadence_s": p.cadence_s, "events": asdict(p.events),
+                "candidates": asdict(p.gate) if p.gate is not None else None,
                 **({"vetter": {**{k: p.vetter.info.get(k) for k in ("file", "sha256")}, "threshold": p.vetter.threshold}}
                    if p.vetter is not None else {})}
                for p in predictors]

@@ -48,16 +48,28 @@ def scaled_lr(base_lr: float, base_batch: int, batch: int, rule: str = "sqrt") -
     raise ValueError(f"flaredetect.scaled_lr rule={rule!r} must be 'linear' or 'sqrt'")
 
 
+def cadences_in(minutes: float, cadence_s: float) -> int:
+    """How many cadences of ``cadence_s`` seconds span ``minutes`` (at least one): a time
+    written once for every cadence, e.g. the catalogs' 3 two-minute cadences (6 min) are
+    2 cadences at 200 s and 1 at 10 and 30 min."""
+    if not (float(minutes) > 0 and float(cadence_s) > 0):
+        raise ValueError(f"flaredetect.cadences_in: minutes={minutes} and cadence_s={cadence_s} must be > 0")
+    return max(1, int(round(float(minutes) * 60.0 / float(cadence_s))))
+
+
 def register_resolvers() -> None:
     """``${flaredetect.mkdir:<dir>}`` creates ``<dir>`` and returns it: the Optuna study's
     SQLite file is opened before Hydra creates any sweep folder, and SQLite cannot create one.
-    ``${flaredetect.scaled_lr:<lr>,<batch>,${data.batch_size},sqrt}``: :func:`scaled_lr`."""
+    ``${flaredetect.scaled_lr:<lr>,<batch>,${data.batch_size},sqrt}``: :func:`scaled_lr`.
+    ``${flaredetect.cadences_in:<minutes>,${cadence_s}}``: :func:`cadences_in`."""
     from omegaconf import OmegaConf
 
     if not OmegaConf.has_resolver("flaredetect.mkdir"):
         OmegaConf.register_new_resolver("flaredetect.mkdir", _mkdir)
     if not OmegaConf.has_resolver("flaredetect.scaled_lr"):
         OmegaConf.register_new_resolver("flaredetect.scaled_lr", scaled_lr)
+    if not OmegaConf.has_resolver("flaredetect.cadences_in"):
+        OmegaConf.register_new_resolver("flaredetect.cadences_in", cadences_in)
 
 
 # ---------------------------------------------------------------- TensorBoard HPARAMS

@@ -3,14 +3,17 @@
 run and for the 3-sigma rule at the same cadence: the ED and amplitude of 50 % recovery at
 equal false-event rate, and the model's over the rule's ED (and amplitude) of 50 % recovery
 paired on the same injections with a 95 % bootstrap interval over light curves. The network
-scores each light curve once; of THRESHOLDS, the run's event threshold is the one of lowest
-50 %-recovery ED whose false events per day on the uninjected light curves do not exceed the
-rule's (``flaredetect-recovery thresholds=[...] false_rate=<the rule's run> choose_by=ed_s``).
+vets the significance candidates of the run's own gate (its config's candidates:, as
+flaredetect-predict does; --gate or --no-gate change it) and scores each light curve once; of
+THRESHOLDS, the run's event threshold is the one of lowest 50 %-recovery ED whose false events
+per day on the uninjected light curves do not exceed the rule's (``flaredetect-recovery
+thresholds=[...] false_rate=<the rule's run> choose_by=ed_s``).
 Several runs of one cadence (cross-validation folds) are measured together: each light curve
 by a fold that never trained on its star.
 
     python scripts/benchmark_ffi.py --ckpt outputs/ffi_200/0 outputs/ffi_600/0 outputs/ffi_1800/0
     python scripts/benchmark_ffi.py --tables outputs/benchmark_ffi   # the table again from its saved trials
+    python scripts/benchmark_ffi.py --ckpt outputs/ffi_200/0 --no-gate     # the network alone (or --gate 3 2)
 """
 from __future__ import annotations
 
@@ -50,6 +53,11 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FLAREDETECT_SHARED_DATA", "../shared/data")))
     parser.add_argument("--trials", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmark_ffi"))
+    gate = parser.add_mutually_exclusive_group()
+    gate.add_argument("--gate", nargs=2, type=float, default=None, metavar=("N_SIGMA", "MIN_POINTS"),
+                      help="the network vets these significance candidates (predict's candidates:), e.g. 3 2; "
+                           "default: the run's own gate, as flaredetect-predict uses it")
+    gate.add_argument("--no-gate", action="store_true", help="the network alone (candidates=null)")
     args = parser.parse_args(argv)
     if args.tables is not None:
         print_table(json.loads((args.tables / "benchmark_ffi.json").read_text()), args.tables)
@@ -68,15 +76,19 @@ def main(argv=None) -> int:
         held_out = [str(f) for f in files if not all(tics[f] in seen for _, seen in runs)]
         ckpts = [ckpt for ckpt, _ in runs]
         common = [f"input=[{','.join(held_out)}]", f"cadence_s={cadence:g}", f"trials={args.trials}",
-                  "by_rotation=false", "progress=false", "candidates=null", "skip_trained=false",
+                  "by_rotation=false", "progress=false", "skip_trained=false",
                   "events.min_cadences=1"]  # a flare spans one or two FFI cadences (no cosmic rays: mitigated onboard)
-        rule = recovery(common + ["detector=threshold", f"out_dir={args.out / f'{cadence:g}s_rule'}"])
-        model = recovery(common + [f"ckpt=[{','.join(ckpts)}]", "skip_trained=true",
+        rule = recovery(common + ["detector=threshold", "candidates=null", f"out_dir={args.out / f'{cadence:g}s_rule'}"])
+        gate = (["candidates=null"] if args.no_gate else [] if args.gate is None
+                else [f"candidates={{n_sigma: {args.gate[0]:g}, min_points: {args.gate[1]:g}}}"])
+        model = recovery(common + gate + [f"ckpt=[{','.join(ckpts)}]", "skip_trained=true",
                                    f"thresholds=[{','.join(map(str, THRESHOLDS))}]", "choose_by=ed_s",
                                    f"false_rate={rule['false_events_per_day']}",
                                    f"out_dir={args.out / f'{cadence:g}s_model'}"])
         model["threshold"] = model["event_threshold"]
-        rows[f"{cadence:g}"] = {"light_curves": len(held_out), "runs": ckpts, "rule": rule, "model": model,
+        rows[f"{cadence:g}"] = {"light_curves": len(held_out), "runs": ckpts,
+                                "gate": "none" if args.no_gate else args.gate or "the run's own", "rule": rule,
+                                "model": model,
                                 "dirs": {"rule": str(args.out / f"{cadence:g}s_rule"),
                                          "model": str(args.out / f"{cadence:g}s_model")}}
     args.out.mkdir(parents=True, exist_ok=True)

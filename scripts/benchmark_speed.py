@@ -215,7 +215,7 @@ def main(argv=None) -> int:
 
     lc, label = sector_light_curve(args.data)
     predict_cfg = OmegaConf.load(REPO / "conf" / "predict.yaml")  # predict's default gate and events
-    gate = SignificanceGate(**predict_cfg.candidates) if predict_cfg.get("candidates") else None
+    gate = SignificanceGate.from_settings(predict_cfg.get("candidates"))
     event_params = EventParams.from_settings(OmegaConf.to_container(predict_cfg.events))
     for head in (["cadence"] if fast is not None else []) + ["window"]:
         predictor = Predictor(net=net, head=head, length=getattr(net, "seq_len", 100), gate=gate, events=event_params)

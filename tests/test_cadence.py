@@ -434,3 +434,43 @@ def test_a_blended_star_shows_its_flares_diluted_and_its_neighbours_variability(
     assert sum(s.light_curve.flares.detectable.sum() for s in stars(0.6)) < sum(
         s.light_curve.flares.detectable.sum() for s in stars(1e-9))
     assert SyntheticConfig().blend_probability == 0.0 and cadence_params(600.0)["blend_probability"] == 0.5
+
+
+def test_ffi_runs_label_and_gate_flares_over_the_catalogs_six_minutes_at_their_own_cadence():
+    """experiment=cadence_ffi: an injected flare is a positive when its template stays above
+    3 sigma for 6 min (3 two-minute cadences) or one cadence, and the run's own predict
+    settings vet candidates of that rule and keep single-cadence events."""
+    from hydra import compose, initialize_config_dir
+
+    from flaredetect import CONFIG_DIR
+    from flaredetect.config_checks import check_train_config
+    from flaredetect.inference import SignificanceGate
+    from flaredetect.sweeps import cadences_in, register_resolvers
+
+    assert [cadences_in(6, c) for c in (20, 120, 200, 600, 1800)] == [18, 3, 2, 1, 1]
+    with pytest.raises(ValueError, match="must be > 0"):
+        cadences_in(6, 0)
+    register_resolvers()
+    with initialize_config_dir(version_base="1.3", config_dir=str(Path(CONFIG_DIR).resolve())):
+        for cadence_s, points in ((200, 2), (600, 1), (1800, 1)):
+            cfg = compose("train", overrides=["experiment=cadence_ffi", f"cadence_s={cadence_s}"])
+            check_train_config(cfg)
+            assert cfg.data.sources.injected.detect_min_points == points
+            gate = SignificanceGate.from_settings({"n_sigma": None, "min_points": None, "pad_cadences": None},
+                                                  cfg.candidates)
+            assert (gate.n_sigma, gate.min_points, gate.pad_cadences) == (3.0, points, 5)
+            assert cfg.events.min_cadences == 1
+
+
+def test_a_gate_setting_left_null_comes_from_the_run_and_a_run_without_a_gate_has_none():
+    from flaredetect.inference import SignificanceGate
+
+    unset = {"n_sigma": None, "min_points": None, "pad_cadences": None}
+    assert SignificanceGate.from_settings(unset) == SignificanceGate()  # no run: the catalogs' rule
+    assert SignificanceGate.from_settings(unset, {"min_points": 2}) == SignificanceGate(min_points=2)
+    assert SignificanceGate.from_settings({**unset, "min_points": 4}, {"min_points": 2}).min_points == 4  # given wins
+    assert SignificanceGate.from_settings(unset, None) is None  # the run: the network alone
+    assert SignificanceGate.from_settings({**unset, "n_sigma": 2.5}, None) == SignificanceGate(n_sigma=2.5)
+    assert SignificanceGate.from_settings(None, {"min_points": 2}) is None  # candidates=null: the network alone
+    with pytest.raises(ValueError, match="candidates.n_sigma"):
+        SignificanceGate.from_settings(unset, {"n_sigma": -1})

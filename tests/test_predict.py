@@ -265,7 +265,7 @@ def test_predict_entry_point_with_a_model(tmp_path):
     from flaredetect.inference import SignificanceGate
     from flaredetect.predict import build_predictor
     gated = build_predictor(gated_cfg).probabilities(lc)
-    np.testing.assert_allclose(gated, SignificanceGate(**gated_cfg.candidates).apply(lc, prob), atol=1e-6)
+    np.testing.assert_allclose(gated, SignificanceGate().apply(lc, prob), atol=1e-6)  # the run has no gate of its own
 
 
 def test_window_head_prediction_and_missing_cadence_head(tmp_path):
@@ -575,18 +575,35 @@ def test_each_run_brings_its_own_event_settings_where_predicts_are_null(tmp_path
     ffi = make_run_dir(tmp_path / "run1800", seed=1, cadence_s=1800.0)
     cfg = OmegaConf.load(ffi / "config.yaml")
     cfg.events = {"min_cadences": 1, "threshold": 0.9}
+    cfg.candidates = {"min_points": 1}
     OmegaConf.save(cfg, ffi / "config.yaml")
     base = _predict_cfg(tmp_path, two_min, "unused")
     base.ckpt = [str(two_min), str(ffi)]
-    events = {p.cadence_s: p.events for p in build_predictors(base)}
+    predictors = {p.cadence_s: p for p in build_predictors(base)}
+    events = {c: p.events for c, p in predictors.items()}
     assert (events[120.0].min_cadences, events[120.0].threshold) == (2, 0.5)  # EventParams' defaults
     assert (events[1800.0].min_cadences, events[1800.0].threshold) == (1, 0.9)  # the FFI run's own
+    assert (predictors[120.0].gate.min_points, predictors[1800.0].gate.min_points) == (3, 1)  # gates likewise
+    assert predictors[1800.0].gate.n_sigma == 3.0
+    from flaredetect.inference.pipeline import made_by_key
+    from flaredetect.predict import provenance
+
+    meta = provenance(base, list(predictors.values()))  # what each detector used is recorded ...
+    used = meta["detectors"][1]
+    assert used["events"]["min_cadences"] == 1 and used["candidates"]["min_points"] == 1
+    edited = {**meta, "detectors": [meta["detectors"][0], {**used, "events": {**used["events"], "threshold": 0.95}}]}
+    assert made_by_key(edited, []) != made_by_key(meta, [])  # ... so a run's edited settings redo its outputs
     assert events[1800.0].merge_gap_minutes == base.events.merge_gap_minutes  # predict's, not null
     given = base.copy()
     given.events.threshold = 0.6
     assert {p.cadence_s: p.events.threshold for p in build_predictors(given)} == {120.0: 0.6, 1800.0: 0.6}
     det = Detector(ffi, min_cadences=3)
     assert (det.predictor.events.min_cadences, det.predictor.events.threshold) == (3, 0.9)
+    assert Detector(ffi, candidates=False).predictor.gate is None
+    cfg.candidates = None  # a run that runs without a gate unless one is asked for
+    OmegaConf.save(cfg, ffi / "config.yaml")
+    assert Detector(ffi).predictor.gate is None
+    assert Detector(ffi, candidates={"n_sigma": 2.5}).predictor.gate.n_sigma == 2.5
     cfg.events = {"min_cadence": 1}  # misspelt in a run's config: refused, naming it
     OmegaConf.save(cfg, ffi / "config.yaml")
     with pytest.raises(ConfigError, match="the run's config has events: {'min_cadence': 1}"):

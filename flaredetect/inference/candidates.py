@@ -12,6 +12,7 @@ rays, steps and noise runs for flares; together they beat both on the benchmark 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 from scipy.ndimage import binary_dilation
@@ -32,6 +33,20 @@ class SignificanceGate:
         if not self.n_sigma > 0 or self.min_points < 1 or self.pad_cadences < 0:
             raise ValueError(f"candidates.n_sigma={self.n_sigma} must be > 0, candidates.min_points="
                              f"{self.min_points} >= 1 and candidates.pad_cadences={self.pad_cadences} >= 0")
+
+    @classmethod
+    def from_settings(cls, settings, run_settings=MappingProxyType({})) -> "SignificanceGate | None":
+        """The gate of a predict config's ``candidates:`` (null: none, the network alone). Each
+        setting left null takes the run's own (its training config's ``candidates:``), else
+        the default here; a run whose ``candidates`` is null runs without a gate unless a
+        setting is given here."""
+        if settings is None:
+            return None
+        own = {k: v for k, v in settings.items() if v is not None}
+        if run_settings is None and not own:
+            return None
+        run = {k: v for k, v in (run_settings or {}).items() if v is not None}
+        return cls(**{**run, **own})
 
     def mask(self, lc: LightCurve) -> np.ndarray:
         """Boolean per-cadence mask: candidate cadences and their padding."""

@@ -9,6 +9,8 @@ first --profile inputs.
     python scripts/benchmark_catalog.py --n 2000 --device cuda --lc-batch 64 --batch-size 8192 --workers 8   # a GPU
     python scripts/benchmark_catalog.py --n 1000 --processes 2 --no-refine --flare-tables   # as before issue 17's last steps
     python scripts/benchmark_catalog.py --n 1000 --ckpt outputs/real_cv_catalog/0
+    python scripts/benchmark_catalog.py --n 2000 --synthetic 200 --device cuda --lc-batch 64   # no data needed
+      (200 synthetic 2-minute sectors written as FITS by lightkurve's to_fits, e.g. on a lent GPU machine)
 """
 from __future__ import annotations
 
@@ -46,14 +48,18 @@ def main(argv=None) -> int:
     parser.add_argument("--no-refine", action="store_true", help="score every overlapping window (predict's refine=null)")
     parser.add_argument("--flare-tables", action="store_true", help="also write each light curve's _flares.ecsv")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FLAREDETECT_SHARED_DATA", "../shared/data")))
+    parser.add_argument("--synthetic", type=int, default=0, metavar="K",
+                        help="read K synthetic 2-minute sectors written as FITS instead of --data")
     args = parser.parse_args(argv)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    files = find_light_curve_files([args.data / f for f in FOLDERS])
+    synthetic_dir = tempfile.TemporaryDirectory() if args.synthetic else None
+    files = (write_synthetic_fits(Path(synthetic_dir.name), args.synthetic) if synthetic_dir
+             else find_light_curve_files([args.data / f for f in FOLDERS]))
     if not files:
-        raise SystemExit(f"no light curves under {args.data}")
+        raise SystemExit(f"no light curves under {args.data} (--synthetic K needs none)")
     predictor = Detector(args.ckpt, candidates=False, device=args.device).predictor
     if args.batch_size:
         predictor.batch_size = args.batch_size
@@ -112,6 +118,28 @@ def main(argv=None) -> int:
           + ", ".join(f"{k} {v / total:.0%} ({1000 * v / args.profile:.0f} ms)" for k, v in stages.items()))
     print(f"cadences per light curve: median {int(np.median([r['n_cadences'] for r in result['ok']]))}")
     return 0
+
+
+def write_synthetic_fits(folder: Path, k: int) -> list[Path]:
+    """``k`` synthetic 2-minute sectors (flaredetect.data.synthetic) as lightkurve ``to_fits()``
+    files with their TIC and sector in the header."""
+    import warnings
+
+    import lightkurve as lk
+    from astropy.time import Time
+
+    from flaredetect.data.synthetic import generate_light_curves
+
+    paths = []
+    for lc in generate_light_curves(k, seed=0):
+        path = folder / f"tic{lc.tic}_s{lc.sector:02d}_lc.fits"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lk.LightCurve(time=Time(lc.time_btjd, format="btjd", scale="tdb"), flux=1 + lc.flux_rel,
+                          flux_err=lc.flux_err, quality=lc.quality).to_fits(
+                path, overwrite=True, TELESCOP="TESS", MISSION="TESS", TICID=lc.tic, SECTOR=lc.sector)
+        paths.append(path)
+    return paths
 
 
 if __name__ == "__main__":

@@ -120,10 +120,15 @@ def print_table(rows: dict, out: Path) -> None:
         print(f"{cadence + ' s':>8s} {row['light_curves']:4d} | {ed['b']:14.3g} {amp['b']:13.2f} "
               f"{row['rule']['false_events_per_day']:9.3f} | {ed['a']:15.3g} {amp['a']:13.2f} "
               f"{row['model']['false_events_per_day']:9.3f} {row['model']['threshold']:9.2f} | "
-              f"{ed['ratio']:6.2f} [{ed['interval'][0]:.2f}, {ed['interval'][1]:.2f}]   "
-              f"{amp['ratio']:6.2f} [{amp['interval'][0]:.2f}, {amp['interval'][1]:.2f}]")
+              f"{_ratio(ed)} [{ed['interval'][0]:.2f}, {ed['interval'][1]:.2f}]   "
+              f"{_ratio(amp)} [{amp['interval'][0]:.2f}, {amp['interval'][1]:.2f}]")
     (out / "benchmark_ffi_paired.json").write_text(json.dumps({c: r["paired"] for c, r in rows.items()}, indent=1,
                                                               default=float))
+
+
+def _ratio(paired: dict) -> str:
+    """The ratio, marked as a bound where one detector never reached 50 % (its limit set to the top bin)."""
+    return {"upper": "<", "lower": ">"}.get(paired.get("bound"), " ") + f"{paired['ratio']:5.2f}"
 
 
 def _tic(path: Path) -> int | None:

@@ -407,7 +407,8 @@ def test_paired_recovery_limit_ratio_resamples_light_curves_of_both_detectors_to
     assert same["ratio"] == 1.0 and same["interval"] == (1.0, 1.0)
     # B never reaches 50 %: its limit in a resample is the top edge, so A's ratio stays far below 1
     never = paired_recovery_limit_ratio(a, b.assign(recovered=False), n_resamples=300)
-    assert np.isnan(never["b"]) and never["interval"][1] < 0.1
+    assert np.isnan(never["b"]) and never["bound"] == "upper" and never["ratio"] <= never["interval"][1] < 0.1
+    assert out["bound"] is None
     with pytest.raises(ValueError, match="share no light curve"):
         paired_recovery_limit_ratio(a, b.assign(light_curve="other"))
 

@@ -241,8 +241,9 @@ def paired_recovery_limit_ratio(trials_a: pd.DataFrame, trials_b: pd.DataFrame, 
     with ``AMPLITUDE_SIGMA_BINS`` and ``min_trials=1`` for amplitude) over detector B's, on trials of the same light curves, with
     a 95 % percentile bootstrap interval resampling light curves (both detectors' trials of a
     drawn light curve go together: they share its noise). A ratio below 1: A completes at
-    smaller flares. A limit not reached in a resample is set to the top bin edge (a lower
-    bound on it), so such resamples understate how much worse that detector is.
+    smaller flares. A limit never reached is set to the top bin edge (a lower bound on it) in
+    the ratio and its resamples, which then understate how much worse that detector is;
+    ``a``/``b`` stay NaN there and ``bound`` says which way the ratio is a bound.
     """
     from scipy.stats import bootstrap
 
@@ -269,7 +270,10 @@ def paired_recovery_limit_ratio(trials_a: pd.DataFrame, trials_b: pd.DataFrame, 
 
     a = _level_crossing(rec_a.sum(0), inj_a.sum(0), bins, level, min_trials)
     b = _level_crossing(rec_b.sum(0), inj_b.sum(0), bins, level, min_trials)
-    out = {"a": a, "b": b, "ratio": a / b, "interval": (float("nan"), float("nan")), "light_curves": len(names)}
+    bound = {(True, False): "upper", (False, True): "lower"}.get((np.isnan(b), np.isnan(a)), None)
+    ratio_all = ratio(np.arange(len(names))) if not (np.isnan(a) and np.isnan(b)) else float("nan")
+    out = {"a": a, "b": b, "ratio": ratio_all, "bound": bound, "interval": (float("nan"), float("nan")),
+           "light_curves": len(names)}
     if len(names) >= 2:
         ci = bootstrap((np.arange(len(names)),), ratio, vectorized=False, n_resamples=n_resamples,
                        random_state=seed, method="percentile")

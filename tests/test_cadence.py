@@ -460,7 +460,7 @@ def test_ffi_runs_label_and_gate_flares_over_the_catalogs_six_minutes_at_their_o
             gate = SignificanceGate.from_settings({"n_sigma": None, "min_points": None, "pad_cadences": None},
                                                   cfg.candidates)
             assert (gate.n_sigma, gate.min_points, gate.pad_cadences) == (3.0, points, 5)
-            assert cfg.events.min_cadences == 1
+            assert (cfg.events.min_cadences, cfg.events.threshold) == (1, 0.8)
 
 
 def test_a_gate_setting_left_null_comes_from_the_run_and_a_run_without_a_gate_has_none():

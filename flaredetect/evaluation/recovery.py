@@ -238,9 +238,10 @@ def paired_recovery_limit_ratio(trials_a: pd.DataFrame, trials_b: pd.DataFrame, 
                                 fwhm_range=(2.0, 30.0), column: str = "ed_s", bins=ED_BINS,
                                 min_trials: int = ED_MIN_TRIALS, n_resamples: int = 2000, seed: int = 0) -> dict:
     """Detector A's ``level``-recovery limit (ED by default; ``column="amplitude_sigma"``
-    with ``AMPLITUDE_SIGMA_BINS`` and ``min_trials=1`` for amplitude) over detector B's, on trials of the same light curves, with
-    a 95 % percentile bootstrap interval resampling light curves (both detectors' trials of a
-    drawn light curve go together: they share its noise). A ratio below 1: A completes at
+    with ``AMPLITUDE_SIGMA_BINS`` and ``min_trials=1`` for amplitude) over detector B's, on
+    trials of the same light curves, with a 95 % percentile bootstrap interval resampling
+    light curves (both detectors' trials of a drawn light curve go together: they share its
+    noise). A ratio below 1: A completes at
     smaller flares. A limit never reached is set to the top bin edge (a lower bound on it) in
     the ratio and its resamples, which then understate how much worse that detector is;
     ``a``/``b`` stay NaN there and ``bound`` says which way the ratio is a bound.

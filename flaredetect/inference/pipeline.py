@@ -338,11 +338,11 @@ def made_by_key(meta: dict | None, predictors) -> str:
     import json
 
     meta = meta or {}
+    detectors = [d for d in meta.get("detectors", [meta.get("checkpoint") or {}]) if d]
     shas = ",".join(d["sha256"] + (f"+{d['vetter']['sha256']}" if d.get("vetter") else "")
-                    for d in meta.get("detectors", [meta.get("checkpoint") or {}]) if d and d.get("sha256"))
+                    for d in detectors if d.get("sha256"))
     settings = {k: v for k, v in (meta.get("settings") or {}).items() if k not in _NOT_OUTPUT_SETTINGS}
-    used = [{k: d[k] for k in ("events", "candidates") if k in d}
-            for d in meta.get("detectors", [meta.get("checkpoint") or {}]) if d]
+    used = [{k: d[k] for k in ("events", "candidates") if k in d} for d in detectors]
     if any(used):  # the settings each run brought (its config's events:/candidates:) change outputs too
         settings["used"] = used
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]

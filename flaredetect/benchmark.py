@@ -137,8 +137,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threshold", type=float, default=None, help="override events.threshold")
     parser.add_argument("--min-cadences", type=int, default=None, help="override events.min_cadences")
     parser.add_argument("--min-snr", type=float, default=None, help="override events.min_snr (white-noise sigma)")
-    parser.add_argument("--no-candidates", action="store_true",
-                        help="the network alone, without predict's significance gate")
+    gate = parser.add_mutually_exclusive_group()
+    gate.add_argument("--no-candidates", action="store_true",
+                      help="the network alone, without predict's significance gate")
+    gate.add_argument("--gate", nargs=2, type=float, default=None, metavar=("N_SIGMA", "MIN_POINTS"),
+                      help="the network vets these significance candidates instead of predict's (e.g. 3 2)")
     parser.add_argument("--searched-only", action="store_true",
                         help="count the vetted ultracool-dwarf table only where its search ran (the stretches its "
                              "rows' indices show were searched, flaredetect/catalog_coverage.py): elsewhere its "
@@ -188,7 +191,8 @@ def main(argv=None) -> int:
         from flaredetect.inference.candidates import threshold_scorer
 
         proposals = threshold_scorer(args.propose_rule[0], int(args.propose_rule[1]))
-    gate = None if args.no_candidates else SignificanceGate.from_settings(predict_cfg.get("candidates"))
+    gate = (None if args.no_candidates else SignificanceGate(n_sigma=args.gate[0], min_points=int(args.gate[1]))
+            if args.gate else SignificanceGate.from_settings(predict_cfg.get("candidates")))
     print(f"event settings: {events}\nwindows: {refine or 'every overlapping window'}\n"
           f"significance gate: {gate or 'none (the network alone)'}\n"
           f"ultracool-dwarf table counted: {'where it searched (--searched-only)' if args.searched_only else 'everywhere'}\n"

@@ -109,7 +109,9 @@ class Detector:
         significance gate, False/None: the network alone, or a dict of gate settings),
         ``quality_bitmask``, ``low_sigma``, ``luminosity_erg_s``, ``recovery`` (a
         ``recovery_correction.json`` of ``flaredetect-recovery``), ``threads``, ``device``
-        (``auto``: a GPU when torch sees one).
+        (``auto``: a GPU when torch sees one). ``threshold``, ``min_cadences`` and the gate's
+        settings not given here are the run's own where its config has them (FFI runs: one
+        cadence, threshold 0.8, their own gate), else predict's defaults.
 
     Examples
     --------

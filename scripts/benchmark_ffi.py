@@ -47,7 +47,8 @@ def recovery(overrides: list[str]) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ckpt", nargs="+", default=[], help="runs of the FFI cadences (several of one cadence: its cross-validation folds)")
+    parser.add_argument("--ckpt", nargs="+", default=[],
+                        help="runs of the FFI cadences (several of one cadence: its cross-validation folds)")
     parser.add_argument("--tables", type=Path, default=None,
                         help="print the table from an earlier run's output dir (its recovery_trials.csv files)")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FLAREDETECT_SHARED_DATA", "../shared/data")))
@@ -63,7 +64,7 @@ def main(argv=None) -> int:
         print_table(json.loads((args.tables / "benchmark_ffi.json").read_text()), args.tables)
         return 0
     if not args.ckpt:
-        parser.error("--ckpt (one run per FFI cadence) or --tables")
+        parser.error("--ckpt (runs of the FFI cadences) or --tables")
 
     files = find_light_curve_files([args.data / f for f in FOLDERS])
     by_cadence: dict[float, list] = {}
@@ -82,9 +83,9 @@ def main(argv=None) -> int:
         gate = (["candidates=null"] if args.no_gate else [] if args.gate is None
                 else [f"candidates={{n_sigma: {args.gate[0]:g}, min_points: {args.gate[1]:g}}}"])
         model = recovery(common + gate + [f"ckpt=[{','.join(ckpts)}]", "skip_trained=true",
-                                   f"thresholds=[{','.join(map(str, THRESHOLDS))}]", "choose_by=ed_s",
-                                   f"false_rate={rule['false_events_per_day']}",
-                                   f"out_dir={args.out / f'{cadence:g}s_model'}"])
+                                          f"thresholds=[{','.join(map(str, THRESHOLDS))}]", "choose_by=ed_s",
+                                          f"false_rate={rule['false_events_per_day']}",
+                                          f"out_dir={args.out / f'{cadence:g}s_model'}"])
         model["threshold"] = model["event_threshold"]
         rows[f"{cadence:g}"] = {"light_curves": len(held_out), "runs": ckpts,
                                 "gate": "none" if args.no_gate else args.gate or "the run's own", "rule": rule,

@@ -30,6 +30,7 @@ import torch
 from omegaconf import OmegaConf
 
 from flaredetect import CONFIG_DIR
+from flaredetect.config_checks import periodic_background
 from flaredetect.evaluation.catalog_benchmark import (catalog_agreement, compare, labelled_light_curves,
                                                       legacy_light_curve_sets, read_benchmark_catalogs, score_detector,
                                                       threshold_window_scores, trained_tics, tune_event_settings)
@@ -57,7 +58,7 @@ def default_data_dir() -> Path:
 
 
 def lazy_predictor(net, geometry: dict, head: str, base_events: EventParams, gate, stride, calibration_stars: int,
-                   tuning=None, refine: dict | None = None, proposals=None):
+                   tuning=None, refine: dict | None = None, proposals=None, periodic=None):
     """A fold's predictor, built on first use; its event settings chosen on synthetic light
     curves when ``calibration_stars`` > 0, or on ``tuning`` = ``(labelled light curves of the
     stars the fold trained on, catalogs)`` (:func:`tune_event_settings`, nested)."""
@@ -68,7 +69,7 @@ def lazy_predictor(net, geometry: dict, head: str, base_events: EventParams, gat
             return cache[0]
         predictor = Predictor(net=net, length=geometry["length"], stride=stride, head=head,
                               max_gap_cadences=geometry["max_gap_cadences"], events=base_events, gate=gate,
-                              cadence_s=geometry["cadence_s"], proposals=proposals,
+                              cadence_s=geometry["cadence_s"], proposals=proposals, periodic=periodic,
                               **(refine or {"refine_above": None}))
         if tuning is not None:
             t0 = time.perf_counter()
@@ -134,6 +135,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--propose-rule", nargs=2, type=float, default=None, metavar=("N_SIGMA", "MIN_POINTS"),
                         help="with --vet-events: a 3-sigma rule's events join the network's where it has none, "
                              "and the vetter judges them all (fitted on such unions)")
+    parser.add_argument("--no-periodic", action="store_true",
+                        help="score light curves as they are (default: conf/predict.yaml's periodic: a fast "
+                             "rotator's periodic light curve removed first, flaredetect/data/periodic.py)")
+    parser.add_argument("--versus-no-periodic", action="store_true",
+                        help="the --versus model scores light curves as they are: e.g. the same folds, to measure "
+                             "what removing the periodic light curve adds")
     parser.add_argument("--threshold", type=float, default=None, help="override events.threshold")
     parser.add_argument("--min-cadences", type=int, default=None, help="override events.min_cadences")
     parser.add_argument("--min-snr", type=float, default=None, help="override events.min_snr (white-noise sigma)")
@@ -150,6 +157,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write all numbers here")
     args = parser.parse_args(argv)
+    if args.versus_no_periodic and not args.versus:
+        parser.error("--versus-no-periodic needs --versus: the model it applies to")
     if args.versus and not args.ckpt:
         parser.error("--versus needs --ckpt: the model to compare with it")
     if args.tune_events and (args.calibration_stars or args.threshold is not None or args.min_snr is not None):
@@ -186,6 +195,7 @@ def main(argv=None) -> int:
                                                   ("min_cadences", args.min_cadences),
                                                   ("min_snr", args.min_snr)) if v is not None})
     refine = None if args.no_refine else refine_settings(predict_cfg.get("refine"))
+    periodic = None if args.no_periodic else periodic_background(predict_cfg.get("periodic"))
     proposals = None
     if args.propose_rule:
         from flaredetect.inference.candidates import threshold_scorer
@@ -195,10 +205,12 @@ def main(argv=None) -> int:
             if args.gate else SignificanceGate.from_settings(predict_cfg.get("candidates")))
     print(f"event settings: {events}\nwindows: {refine or 'every overlapping window'}\n"
           f"significance gate: {gate or 'none (the network alone)'}\n"
+          f"periodic light curve removed: {periodic or 'no'}\n"
           f"ultracool-dwarf table counted: {'where it searched (--searched-only)' if args.searched_only else 'everywhere'}\n"
           f"light curves: " + ", ".join(f"{name}: {len(items)}" for name, items in sets.items()))
     options = {"out": print, "per_light_curve": args.per_light_curve}
     report: dict = {"settings": {"events": events.__dict__, "gate": gate.__dict__ if gate else None,
+                                 "periodic": periodic.settings() if periodic else None,
                                  "sets": args.sets, "data": str(args.data), "ckpt": args.ckpt, "versus": args.versus,
                                  "searched_only": args.searched_only}}
     scored: dict = {}
@@ -216,7 +228,9 @@ def main(argv=None) -> int:
             folds = [(str(ckpt), lazy_predictor(net, geometry, head, events, gate, args.stride, args.calibration_stars,
                                                 tuning=([i for i in labelled if _tic_of(i.path) in skip], catalogs)
                                                 if args.tune_events else None, refine=refine,
-                                                proposals=proposals if second_stage else None),
+                                                proposals=proposals if second_stage else None,
+                                                periodic=None if role == "versus model" and args.versus_no_periodic
+                                                else periodic),
                       skip) for ckpt, net, geometry, skip in runs]
             if folds and args.vet_events and second_stage:
                 from flaredetect.evaluation.vetting_cv import collect_events, fit_fold_vetters, vetted_folds

@@ -23,7 +23,8 @@ import numpy as np
 from flaredetect import CONFIG_DIR
 
 EVENT_SETTINGS = ("threshold", "merge_gap_minutes", "min_cadences", "baseline_minutes", "min_snr", "fit_template")
-DETECTOR_SETTINGS = ("head", "stride", "refine", "reduce", "batch_size", "candidates", "quality_bitmask", "low_sigma",
+DETECTOR_SETTINGS = ("head", "stride", "refine", "reduce", "batch_size", "candidates", "periodic", "quality_bitmask",
+                     "low_sigma",
                      "luminosity_erg_s", "recovery", "threads", "device")
 THRESHOLD_RULE = "threshold"  # model name of the 3-sigma rule
 
@@ -87,10 +88,10 @@ def _predict_config(model, settings: dict):
     for key, value in settings.items():
         if key in EVENT_SETTINGS:
             cfg.events[key] = value
-        elif key in ("candidates", "refine") and value is True:
-            continue  # predict.yaml's gate / refinement
+        elif key in ("candidates", "refine", "periodic") and value is True:
+            continue  # predict.yaml's gate / refinement / periodic removal
         else:
-            cfg[key] = None if value is False and key in ("candidates", "refine") else value
+            cfg[key] = None if value is False and key in ("candidates", "refine", "periodic") else value
     return cfg
 
 
@@ -106,7 +107,8 @@ class Detector:
     **settings : ``conf/predict.yaml`` settings: ``threshold``, ``min_cadences``,
         ``merge_gap_minutes``, ``baseline_minutes``, ``min_snr``, ``fit_template`` (events);
         ``head``, ``stride``, ``refine`` (None: every window), ``reduce``, ``batch_size``, ``candidates`` (True: predict's
-        significance gate, False/None: the network alone, or a dict of gate settings),
+        significance gate, False/None: the network alone, or a dict of gate settings), ``periodic``
+        (True: predict's removal of a fast rotator's periodic light curve, False/None: none, or a dict),
         ``quality_bitmask``, ``low_sigma``, ``luminosity_erg_s``, ``recovery`` (a
         ``recovery_correction.json`` of ``flaredetect-recovery``), ``threads``, ``device``
         (``auto``: a GPU when torch sees one). ``threshold``, ``min_cadences`` and the gate's

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from flaredetect import CONFIG_DIR
 from flaredetect.checkpoints import sha256
-from flaredetect.config_checks import ConfigError, check_predict_config
+from flaredetect.config_checks import ConfigError, check_predict_config, periodic_background
 from flaredetect.evaluation.runs import RunError, resolve_run
 from flaredetect.inference import EventParams, Predictor, SignificanceGate, load_net, run_prediction, window_geometry
 from flaredetect.inference.pipeline import refine_settings
@@ -98,6 +98,7 @@ def build_predictor(cfg: DictConfig) -> Predictor:
                      gate=gate,
                      cadence_s=geometry["cadence_s"], name=str(cfg.ckpt),
                      vetter=load_vetter(cfg.get("vetter"), cfg.ckpt, cfg.get("vet_threshold")),
+                     periodic=periodic_background(cfg.get("periodic")),
                      device=str(cfg.get("device") or "auto"), **refine_settings(cfg.get("refine")))
 
 
@@ -151,6 +152,7 @@ def provenance(cfg: DictConfig, predictors: list[Predictor]) -> dict:
     settings["head"] = predictors[0].head
     records = [{**checkpoint_record(p.name), "cadence_s": p.cadence_s, "events": asdict(p.events),
                 "candidates": asdict(p.gate) if p.gate is not None else None,
+                "periodic": p.periodic.settings() if p.periodic is not None else None,
                 **({"vetter": {**{k: p.vetter.info.get(k) for k in ("file", "sha256")}, "threshold": p.vetter.threshold}}
                    if p.vetter is not None else {})}
                for p in predictors]

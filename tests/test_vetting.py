@@ -45,6 +45,17 @@ def test_best_threshold_maximises_event_f1_with_unproposed_flares_counted():
     assert threshold == pytest.approx(0.2) and f1 == pytest.approx(2 * 0.75 * 0.375 / 1.125)
 
 
+def test_with_a_tolerance_the_threshold_is_the_middle_of_the_near_best_ones():
+    score = np.concatenate([np.linspace(0.5, 1.0, 200), np.linspace(0.0, 0.4, 50)])  # true events score >= 0.5
+    true = np.arange(250) < 200
+    covered = true.astype(int)
+    best, best_f1 = best_f1_threshold(score, true, covered, n_flares=200)
+    assert best_f1 == pytest.approx(1.0) and best == pytest.approx(score[:200].min(), abs=1e-3)  # the edge of the plateau
+    middle, f1 = best_f1_threshold(score, true, covered, n_flares=200, tolerance=0.01)
+    # F1 >= 0.99 holds from a few false events kept (0.39) to four true ones dropped (0.51): its lower middle
+    assert middle != best and 0.35 < middle < 0.51 and f1 >= best_f1 - 0.01
+
+
 def test_vetter_fitted_on_other_stars_raises_event_f1_on_a_held_out_star():
     stars = [_proposals(seed) for seed in range(11)]
     train, test = stars[:8], stars[8:]

@@ -38,7 +38,8 @@ def collect_events(folds: list, sets: dict, catalogs: dict, read=None, out=print
             # where the catalogs never searched an event is no example either way
             events = searched_part(lc, prob, events, searched_mask(lc, item.catalogs, catalogs), flares.peak_time_btjd)[2]
             true, covered = event_labels(events, flares.peak_time_btjd, lc.cadence_d)
-            records.append({"fold": fold[0], "tic": int(lc.tic), "features": event_features(lc, prob, events),
+            features = event_features(predictor.prepared(lc), prob, events)  # the flux the vetter will judge
+            records.append({"fold": fold[0], "tic": int(lc.tic), "features": features,
                             "true": true, "covered": covered, "n_flares": len(flares)})
     out(f"event vetter: {sum(len(r['true']) for r in records)} events ({sum(int(r['true'].sum()) for r in records)} "
         f"on catalogued flares) on {len(records)} light curves, {sum(r['n_flares'] for r in records)} flares")

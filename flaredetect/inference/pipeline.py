@@ -18,6 +18,7 @@ import numpy as np
 from torch import nn
 
 from flaredetect.data.lightcurve import LightCurve, same_cadence
+from flaredetect.data.periodic import PeriodicBackground
 from flaredetect.inference.candidates import SignificanceGate
 from flaredetect.inference.events import EventParams, extract_events, union_events
 from flaredetect.inference.scoring import HEADS, REDUCTIONS, device_of, score_light_curves
@@ -51,7 +52,9 @@ class Predictor:
     before the vetter judges them all (a vetter trained on such a union). ``device``: where
     the network runs (``auto``: CUDA when torch sees a GPU, else the CPU); the network is
     moved there when it first scores, so a predictor pickled to worker processes travels on
-    the CPU.
+    the CPU. ``periodic`` (a :class:`~flaredetect.data.periodic.PeriodicBackground`) removes
+    a fast rotator's or close binary's periodic light curve first: the network, the gate, the
+    events and the vetter all see the light curve without it.
     """
 
     net: nn.Module | None = None
@@ -71,6 +74,7 @@ class Predictor:
     refine_sigma: float = 1.5
     proposals: Callable[[LightCurve], np.ndarray] | None = None
     device: str = "cpu"
+    periodic: PeriodicBackground | None = None
 
     def __post_init__(self) -> None:
         if (self.net is None) == (self.scorer is None):
@@ -91,6 +95,7 @@ class Predictor:
     def raw_probabilities(self, lcs: list[LightCurve]) -> list[np.ndarray]:
         """The network's (or scorer's) probabilities of several light curves, their windows
         sharing the network's batches; unchecked and ungated (:meth:`checked`)."""
+        lcs = [self.prepared(lc) for lc in lcs]
         if self.scorer is not None:
             return [np.asarray(self.scorer(lc), dtype=np.float32) for lc in lcs]
         device = resolve_device(self.device)
@@ -107,7 +112,11 @@ class Predictor:
         if bad.any():  # never "0 events" from a broken model
             raise ValueError(f"the model's probabilities are not finite at {int(bad.sum())} of {len(prob)} cadences "
                              f"(damaged checkpoint, or inputs far outside what it was trained on)")
-        return prob if self.gate is None else self.gate.apply(lc, prob)
+        return prob if self.gate is None else self.gate.apply(self.prepared(lc), prob)
+
+    def prepared(self, lc: LightCurve) -> LightCurve:
+        """``lc`` as this predictor scores it: without its periodic part when it removes one."""
+        return lc if self.periodic is None else self.periodic.remove(lc)
 
     def predict(self, lc: LightCurve, luminosity_erg_s: float | None = None, correction=None) -> tuple[np.ndarray, dict]:
         """``(per-cadence probability, events)`` of one light curve; ``correction`` (a
@@ -121,6 +130,7 @@ class Predictor:
                     correction=None) -> dict:
         """The events of ``lc`` given its probabilities (from :meth:`probabilities`): the
         network's cost is paid once when several event settings are tried on one light curve."""
+        lc = self.prepared(lc)
         events = extract_events(lc, prob, self.events, luminosity_erg_s)
         if self.proposals is not None:
             rule_events = replace(self.events, threshold=0.5, min_cadences=1)
@@ -342,7 +352,7 @@ def made_by_key(meta: dict | None, predictors) -> str:
     shas = ",".join(d["sha256"] + (f"+{d['vetter']['sha256']}" if d.get("vetter") else "")
                     for d in detectors if d.get("sha256"))
     settings = {k: v for k, v in (meta.get("settings") or {}).items() if k not in _NOT_OUTPUT_SETTINGS}
-    used = [{k: d[k] for k in ("events", "candidates") if k in d} for d in detectors]
+    used = [{k: d[k] for k in ("events", "candidates", "periodic") if k in d} for d in detectors]
     if any(used):  # the settings each run brought (its config's events:/candidates:) change outputs too
         settings["used"] = used
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -22,6 +22,7 @@ FEATURE_NAMES = (
     "snr_peak", "log_ed_s", "ed_significance", "log_duration_min", "n_cadences", "prob_max", "prob_mean",
     "rule_z_max", "rule_run_3sigma", "rule_n_2sigma", "rule_z_sum", "dip_z_min", "peak_fraction", "decay_share",
     "local_noise_ratio", "events_per_day", "rule_runs_per_day", "log_gap_distance")
+THRESHOLD_TOLERANCE = 0.01  # event F1 within which out-of-fold thresholds count as equally good
 _AROUND = 15  # cadences each side where a dip would betray noise
 _LOCAL = 360  # cadences each side for the local noise level (half a day at 2 min)
 
@@ -101,21 +102,31 @@ def event_labels(events: dict, peaks_btjd: np.ndarray, cadence_d: float) -> tupl
     return covered > 0, covered
 
 
-def best_f1_threshold(score: np.ndarray, true: np.ndarray, covered: np.ndarray, n_flares: int
-                      ) -> tuple[float, float]:
+def best_f1_threshold(score: np.ndarray, true: np.ndarray, covered: np.ndarray, n_flares: int,
+                      tolerance: float = 0.0) -> tuple[float, float]:
     """``(threshold, F1)``: the score threshold with the best event F1 when only events
-    scoring at least it are kept (recall over all ``n_flares``, proposed or not)."""
-    best = (0.5, 0.0)
+    scoring at least it are kept (recall over all ``n_flares``, proposed or not).
+    ``tolerance`` > 0: the middle (lower median) of the thresholds within ``tolerance`` of the
+    best F1 instead of the best itself: out-of-fold F1 is flat and noisy near its top, and its
+    argmax jumps between refits on nearly the same events."""
+    thresholds, f1s = [], []
     for t in np.unique(np.round(score, 3)):
         keep = score >= t
         if not keep.any():
             continue
         precision = true[keep].mean()
         recall = covered[keep & true].sum() / max(n_flares, 1)
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        if f1 > best[1]:
-            best = (float(t), float(f1))
-    return best
+        thresholds.append(float(t))
+        f1s.append(float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0)
+    if not thresholds or max(f1s) <= 0:
+        return 0.5, 0.0
+    f1s_arr = np.asarray(f1s)
+    if tolerance <= 0:
+        best = int(np.argmax(f1s_arr))
+        return thresholds[best], f1s[best]
+    near = np.flatnonzero(f1s_arr >= f1s_arr.max() - tolerance)
+    chosen = int(near[(len(near) - 1) // 2])
+    return thresholds[chosen], f1s[chosen]
 
 
 @dataclass
@@ -149,7 +160,7 @@ class EventVetter:
             else:
                 oof[predict_rows] = make().fit(features[fit_rows], true[fit_rows]).predict_proba(
                     features[predict_rows])[:, 1]
-        threshold, f1 = best_f1_threshold(oof, true, covered, n_flares)
+        threshold, f1 = best_f1_threshold(oof, true, covered, n_flares, tolerance=THRESHOLD_TOLERANCE)
         model = make().fit(features, true)
         return cls(model, threshold, {"events": int(len(true)), "true": int(true.sum()), "n_flares": int(n_flares),
                                       "out_of_fold_f1": f1, "threshold": threshold})

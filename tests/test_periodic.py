@@ -1,0 +1,136 @@
+"""Removing a fast rotator's (or close binary's) periodic light curve before detection."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from flaredetect.data.flare_model import flare_flux
+from flaredetect.data.lightcurve import CADENCE_DAYS, LightCurve
+from flaredetect.data.periodic import PeriodicBackground, folded_median
+from flaredetect.inference.candidates import threshold_scorer
+from flaredetect.inference.events import EventParams
+from flaredetect.inference.metrics import match_events
+from flaredetect.inference.pipeline import Predictor
+
+SIGMA = 1e-3
+PEAKS = 1400.0 + np.arange(1.3, 26.0, 1.1)  # 23 flares, one every 1.1 d, at every phase of the rotation
+
+
+def _star(period_days: float, shape, amplitude: float = 0.02, flare_sigma: float = 8.0, seed: int = 0) -> LightCurve:
+    n = int(27 / CADENCE_DAYS)
+    time = 1400.0 + np.arange(n) * CADENCE_DAYS
+    keep = (time < 1413.0) | (time > 1414.0)  # the mid-sector gap
+    time = time[keep]
+    flux = amplitude * shape(2 * np.pi * time / period_days) + np.random.default_rng(seed).normal(0, SIGMA, len(time))
+    for peak in PEAKS:
+        flux += flare_flux(time, peak, 6 / 1440, flare_sigma * SIGMA)
+    return LightCurve(tic=7, sector=3, time_btjd=time, flux_rel=flux, flux_err=np.full(len(time), SIGMA),
+                      quality=np.zeros(len(time), np.int64))
+
+
+def _away(time):
+    return np.min(np.abs(time[:, None] - PEAKS[None, :]), axis=1) > 0.05  # the flares aside
+
+
+def _scatter(flux, time):
+    flux = flux[_away(time)]
+    return 1.4826 * np.median(np.abs(flux - np.median(flux)))
+
+
+def _worst(flux, time):
+    flux = flux[_away(time)]
+    return np.abs(flux - np.median(flux)).max()
+
+
+@pytest.mark.parametrize("shape", [np.sin, lambda x: np.sin(x) + 0.5 * np.sin(2 * x + 1) + 0.3 * np.sin(3 * x),
+                                   lambda x: np.cos(2 * x) - 0.3 * np.cos(x)])
+def test_a_fast_periodic_light_curve_is_removed_to_the_noise_and_flares_are_kept(shape):
+    lc = _star(0.23, shape)  # a sinusoid, spots of three harmonics, a contact binary's unequal minima
+    flat = PeriodicBackground().remove(lc)
+    assert _worst(lc.flux_rel, lc.time_btjd) > 15 * SIGMA
+    assert _scatter(flat.flux_rel, flat.time_btjd) < 1.3 * SIGMA and _worst(flat.flux_rel, flat.time_btjd) < 7 * SIGMA
+    at = np.searchsorted(lc.time_btjd, PEAKS)
+    kept = np.array([flat.flux_rel[i - 1:i + 2].max() for i in at]) / (8 * SIGMA)
+    assert np.median(kept) > 0.8  # the flares stand out as much as before, wherever they sit on the rotation
+    assert np.array_equal(flat.time_btjd, lc.time_btjd) and len(flat) == len(lc)
+
+
+def test_slow_or_weak_modulation_is_left_alone():
+    background = PeriodicBackground()
+    slow = _star(3.0, np.sin)
+    weak = _star(0.23, np.sin, amplitude=1.5 * SIGMA)
+    assert background.period(slow) is None and background.remove(slow) is slow
+    assert background.period(weak) is None and background.remove(weak) is weak
+    fast = _star(0.23, np.sin)
+    assert background.period(fast) == pytest.approx(0.23, rel=0.02)
+
+
+def test_a_contact_binary_is_folded_at_twice_the_periodogram_period_and_a_detached_one_left_alone():
+    # two minima of different depth per orbit: the periodogram peaks at half the orbit
+    orbit = 0.6
+    contact = _star(orbit, lambda x: np.cos(2 * x) + 0.15 * np.cos(x), amplitude=0.05)
+    model, period = PeriodicBackground().model(contact)
+    assert period == pytest.approx(orbit, rel=0.02)
+    residual = contact.flux_rel - model
+    assert _scatter(residual, contact.time_btjd) < 1.3 * SIGMA and _worst(residual, contact.time_btjd) < 7 * SIGMA
+    detached = _star(orbit, lambda x: -np.exp(-((np.mod(x, 2 * np.pi) - 1.0) ** 2) / 0.03)
+                     - 0.5 * np.exp(-((np.mod(x, 2 * np.pi) - 1.0 - np.pi) ** 2) / 0.03), amplitude=0.05)
+    assert PeriodicBackground().model(detached) == (None, None)
+    assert PeriodicBackground().remove(detached) is detached
+
+
+def test_the_folded_median_is_the_whole_light_curve_fold_where_a_stretch_is_too_sparse():
+    time = np.concatenate([1400 + np.arange(2000) * CADENCE_DAYS, [1420.0, 1420.01]])  # two lone cadences
+    flux = 0.01 * np.sin(2 * np.pi * time / 0.3)
+    model = folded_median(time, flux, 0.3)
+    assert np.all(np.isfinite(model)) and np.abs(model - flux).max() < 2e-3
+
+
+def test_a_predictor_scores_events_and_gate_on_the_light_curve_without_its_rotation():
+    lc = _star(0.23, np.sin)
+    events = EventParams(threshold=0.5, min_cadences=1)
+    as_is = Predictor(scorer=threshold_scorer(3.0, 2), events=events)
+    flattened = Predictor(scorer=threshold_scorer(3.0, 2), events=events, periodic=PeriodicBackground())
+    found = {}
+    for name, predictor in (("as is", as_is), ("flattened", flattened)):
+        prob, ev = predictor.predict(lc)
+        found[name] = match_events(ev["start_time_btjd"], ev["stop_time_btjd"], PEAKS)[0].mean()
+        if name == "flattened":  # events are measured on the flux the detector saw: amplitudes near the truth
+            hit = match_events(ev["start_time_btjd"], ev["stop_time_btjd"], PEAKS)[1]
+            assert np.median(ev["amplitude"][hit]) == pytest.approx(8 * SIGMA, rel=0.35)
+    assert found["flattened"] >= 0.9 and found["flattened"] > found["as is"] + 0.2
+
+
+def test_settings_are_checked_and_travel_to_worker_processes_without_the_fits():
+    from omegaconf import OmegaConf
+
+    from flaredetect.config_checks import periodic_background
+
+    with pytest.raises(ValueError, match=r"periodic.max_period_days=-1 must be > 0"):
+        PeriodicBackground(max_period_days=-1)
+    with pytest.raises(ValueError, match=r"periodic has unknown keys \['max_period'\]"):
+        periodic_background(OmegaConf.create({"max_period": 1.0}))
+    with pytest.raises(ValueError, match=r"periodic.min_amplitude_sigma='x' must be a number"):
+        periodic_background({"min_amplitude_sigma": "x"})
+    assert periodic_background(None) is None and periodic_background(True) == PeriodicBackground()
+    background = periodic_background(OmegaConf.create({"max_period_days": 0.5}))
+    lc = _star(0.23, np.sin)
+    background.remove(lc)
+    copy = pickle.loads(pickle.dumps(background))
+    assert copy == background and copy.max_period_days == 0.5 and not copy._cache and background._cache
+
+
+def test_predicts_batched_path_scores_the_same_flattened_light_curve_as_predict():
+    from flaredetect.inference.candidates import SignificanceGate
+
+    lc = _star(0.23, np.sin)
+    predictor = Predictor(scorer=threshold_scorer(3.0, 2), events=EventParams(threshold=0.5, min_cadences=1),
+                          gate=SignificanceGate(3.0, 2), periodic=PeriodicBackground())
+    prob, events = predictor.predict(lc)
+    (raw,) = predictor.raw_probabilities([lc])  # flaredetect-predict's path: scored together, then gated and measured
+    gated = predictor.checked(lc, raw)
+    batched = predictor.events_from(lc, gated)
+    assert np.array_equal(prob, gated) and np.array_equal(events["peak_time_btjd"], batched["peak_time_btjd"])
+    assert np.allclose(events["amplitude"], batched["amplitude"])

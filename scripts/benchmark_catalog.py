@@ -47,6 +47,8 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu", help="where the network runs (predict's device=: auto, cpu, cuda)")
     parser.add_argument("--no-refine", action="store_true", help="score every overlapping window (predict's refine=null)")
     parser.add_argument("--flare-tables", action="store_true", help="also write each light curve's _flares.ecsv")
+    parser.add_argument("--no-periodic", action="store_true",
+                        help="score light curves as read (predict's periodic=null)")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FLAREDETECT_SHARED_DATA", "../shared/data")))
     parser.add_argument("--synthetic", type=int, default=0, metavar="K",
                         help="read K synthetic 2-minute sectors written as FITS instead of --data")
@@ -65,6 +67,8 @@ def main(argv=None) -> int:
         predictor.batch_size = args.batch_size
     if args.no_refine:
         predictor.refine_above = None
+    if args.no_periodic:
+        predictor.periodic = None
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "lcs").mkdir()

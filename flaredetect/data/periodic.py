@@ -52,8 +52,8 @@ class PeriodicBackground:
         from flaredetect.evaluation.rotation import rotation_period
 
         sigma = robust_noise_sigma(lc.flux_rel)
-        if _binned_range(lc.flux_rel) < self.min_amplitude_sigma * sigma:  # no modulation that strong: skip the periodogram
-            return None
+        if _fast_range(lc.time_btjd, lc.flux_rel, self.max_period_days) < self.min_amplitude_sigma * sigma:
+            return None  # no modulation that fast and strong: skip the periodogram
         period, amplitude = rotation_period(lc)
         if not (np.isfinite(period) and period <= self.max_period_days and amplitude >= self.min_amplitude_sigma * sigma):
             return None
@@ -101,29 +101,42 @@ class PeriodicBackground:
         object.__setattr__(self, "_cache", OrderedDict())
 
 
-def _binned_range(flux_rel: np.ndarray, n: int = 15) -> float:
-    """1st to 99th percentile of ``n``-cadence medians: a cheap upper bound on a modulation's
-    peak-to-peak amplitude."""
-    flux = np.asarray(flux_rel, dtype=np.float64)
-    flux = flux[np.isfinite(flux)]
-    if len(flux) < 2 * n:
+def _fast_range(time_btjd: np.ndarray, flux_rel: np.ndarray, max_period_days: float, bin_days: float = 1 / 48) -> float:
+    """1st to 99th percentile of 30-minute medians less their running median over
+    ``max_period_days``: a cheap upper bound on the peak-to-peak amplitude of a modulation that
+    fast (slow trends and rotation taken out)."""
+    from scipy.ndimage import median_filter
+
+    time, flux = np.asarray(time_btjd, dtype=np.float64), np.asarray(flux_rel, dtype=np.float64)
+    ok = np.isfinite(time) & np.isfinite(flux)
+    time, flux = time[ok], flux[ok]
+    if len(time) < 10:
         return 0.0
-    medians = np.median(flux[: len(flux) // n * n].reshape(-1, n), axis=1)
-    low, high = np.percentile(medians, [1, 99])
+    n = max(1, int(round(bin_days / max(float(np.median(np.diff(time))), 1e-9))))
+    blocks = len(flux) // n
+    if blocks < 8:
+        return 0.0
+    medians = np.median(flux[: blocks * n].reshape(blocks, n), axis=1)
+    window = min(max(3, int(round(max_period_days / bin_days)) | 1), (blocks - 1) | 1)
+    fast = medians - median_filter(medians, size=window, mode="nearest")
+    low, high = np.percentile(fast, [1, 99])
     return float(high - low)
 
 
 def _phase_median(phase: np.ndarray, flux: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Bin centres and median flux of the phase bins holding at least 3 cadences (None: under half do)."""
     which = np.minimum((phase * n_bins).astype(np.int64), n_bins - 1)
-    order = np.argsort(which, kind="stable")
+    order = np.lexsort((flux, which))  # by bin, then by flux within it
+    ranked = flux[order]
     edges = np.searchsorted(which[order], np.arange(n_bins + 1))
-    medians = np.array([np.median(flux[order[a:b]]) if b - a >= 3 else np.nan for a, b in zip(edges[:-1], edges[1:])])
-    good = np.isfinite(medians)
+    counts = np.diff(edges)
+    good = counts >= 3
     if good.sum() < n_bins // 2:
         return None
+    start, count = edges[:-1][good], counts[good]
+    medians = 0.5 * (ranked[start + (count - 1) // 2] + ranked[start + count // 2])
     centres = (np.arange(n_bins) + 0.5) / n_bins
-    return centres[good], medians[good]
+    return centres[good], medians
 
 
 def _interp_periodic(phase: np.ndarray, centres: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -39,10 +39,12 @@ class PeriodicBackground:
     _cache: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not self.max_period_days > 0 or not self.min_amplitude_sigma >= 0 or not self.cycles_per_stretch >= 2:
-            raise ValueError(f"periodic.max_period_days={self.max_period_days} must be > 0, "
-                             f"periodic.min_amplitude_sigma={self.min_amplitude_sigma} >= 0 and "
-                             f"periodic.cycles_per_stretch={self.cycles_per_stretch} >= 2")
+        bad = [f"periodic.{key}={getattr(self, key)} must be {rule}"
+               for key, rule, ok in (("max_period_days", "> 0", self.max_period_days > 0),
+                                     ("min_amplitude_sigma", ">= 0", self.min_amplitude_sigma >= 0),
+                                     ("cycles_per_stretch", ">= 2", self.cycles_per_stretch >= 2)) if not ok]
+        if bad:
+            raise ValueError("; ".join(bad))
 
     def settings(self) -> dict:
         return {k: getattr(self, k) for k in _SETTINGS}

@@ -30,14 +30,14 @@ from flaredetect.sources.local import read_light_curve
 THRESHOLDS = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98]
 
 
-def fold_predictors(ckpts: list[str], candidates: bool = False):
+def fold_predictors(ckpts: list[str], candidates: bool = False, periodic: bool = True):
     """``lc -> predictor``: the first run that never trained on the light curve's star."""
     from omegaconf import OmegaConf
 
     from flaredetect import Detector
     from flaredetect.inference import resolve_checkpoint
 
-    folds = [(Detector(ckpt, candidates=candidates).predictor,
+    folds = [(Detector(ckpt, candidates=candidates, periodic=periodic).predictor,
               trained_tics(OmegaConf.load(resolve_checkpoint(ckpt)[1]))) for ckpt in ckpts]
 
     def pick(lc):
@@ -55,6 +55,8 @@ def main(argv=None) -> int:
                         help="2-minute run(s) for the binned light curves (default: the bundled detector)")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("FLAREDETECT_SHARED_DATA", "../shared/data")))
     parser.add_argument("--max-false-per-day", type=float, default=0.5)
+    parser.add_argument("--no-periodic", action="store_true",
+                        help="the models score light curves as read (predict's periodic=null)")
     parser.add_argument("--limit", type=int, default=None, help="first N light curves only (a quick look)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -65,7 +67,7 @@ def main(argv=None) -> int:
     items = [TruthItem(f.name, read_tess20s(f), read_light_curve(f)) for f in files]
     detectors = []
     if args.ckpt:
-        pick, everywhere = fold_predictors(args.ckpt)
+        pick, everywhere = fold_predictors(args.ckpt, periodic=not args.no_periodic)
         items = [i for i in items if i.injected.tic not in everywhere]
         detectors.append(("model (20 s)", pick, None))
     rule = threshold_predictor()
@@ -74,7 +76,7 @@ def main(argv=None) -> int:
         from flaredetect.pretrained import pretrained_run
 
         args.two_minute = [str(pretrained_run())]
-    pick_2min, _ = fold_predictors(args.two_minute)
+    pick_2min, _ = fold_predictors(args.two_minute, periodic=not args.no_periodic)
     detectors.append(("2-min model on 2-min bins", pick_2min, 120.0))
     detectors.append(("3-sigma rule on 2-min bins", lambda lc: rule, 120.0))
 

@@ -134,3 +134,11 @@ def test_predicts_batched_path_scores_the_same_flattened_light_curve_as_predict(
     batched = predictor.events_from(lc, gated)
     assert np.array_equal(prob, gated) and np.array_equal(events["peak_time_btjd"], batched["peak_time_btjd"])
     assert np.allclose(events["amplitude"], batched["amplitude"])
+
+
+def test_a_light_curve_one_period_does_not_explain_is_left_alone():
+    # two pulsation modes of equal amplitude: folding at either leaves the other, which fires events
+    pulsator = _star(0.23, lambda x: np.sin(x) + np.sin(x * 0.23 / 0.37 + 0.5))
+    background = PeriodicBackground()
+    assert background.period(pulsator) is not None  # fast and strong enough to try
+    assert background.model(pulsator) == (None, None) and background.remove(pulsator) is pulsator

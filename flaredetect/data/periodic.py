@@ -13,7 +13,9 @@ periodogram peaks at half its period), whichever leaves less scatter. Light curv
 longer period, or a modulation below ``min_amplitude_sigma`` times the white noise, are left
 alone: the network's windows follow those. So are detached eclipsing binaries (dips more than
 :data:`ECLIPSE_RATIO` times deeper than the light curve rises): the slightest mismatch of a
-subtracted eclipse leaves spikes at ingress and egress that look like flares.
+subtracted eclipse leaves spikes at ingress and egress that look like flares. And so are light
+curves one period does not explain (30-minute scatter left above :data:`UNEXPLAINED_RATIO` times
+white noise: multi-mode pulsators), where the residual pulsations fired events (20-s benchmark).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from flaredetect.data.lightcurve import LightCurve, robust_noise_sigma
 _SETTINGS = ("max_period_days", "min_amplitude_sigma", "cycles_per_stretch")
 MAX_BINS = 100  # phase bins per period at most (fewer when a period spans few cadences)
 ECLIPSE_RATIO = 3.0  # dips this many times deeper than the peaks are high: eclipses, left alone
+UNEXPLAINED_RATIO = 4.0  # 30-min scatter left after the fold, in units of white noise: above it, left alone
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class PeriodicBackground:
         low, middle, high = np.percentile(best[1], [0.5, 50, 99.5])
         if middle - low > ECLIPSE_RATIO * (high - middle):  # a detached binary: subtracting its sharp eclipses
             return None, None                               # leaves spikes at ingress and egress that look like flares
+        if _slow_scatter(time, flux - best[1]) > UNEXPLAINED_RATIO:  # one period does not explain it (several
+            return None, None                                         # pulsation modes): what is left fires events
         return best[1], best[2]
 
     def remove(self, lc: LightCurve) -> LightCurve:
@@ -101,6 +106,20 @@ class PeriodicBackground:
         for k, v in state.items():
             object.__setattr__(self, k, v)
         object.__setattr__(self, "_cache", OrderedDict())
+
+
+def _slow_scatter(time_btjd: np.ndarray, flux_rel: np.ndarray, bin_days: float = 1 / 48) -> float:
+    """Robust scatter of 30-minute medians in units of what white noise alone gives them: about 1
+    when only noise is left, far above when a signal is."""
+    time, flux = np.asarray(time_btjd, dtype=np.float64), np.asarray(flux_rel, dtype=np.float64)
+    sigma = robust_noise_sigma(flux)
+    n = max(1, int(round(bin_days / max(float(np.median(np.diff(time))), 1e-9))))
+    blocks = len(flux) // n
+    if blocks < 8 or not sigma > 0:
+        return 0.0
+    medians = np.median(flux[: blocks * n].reshape(blocks, n), axis=1)
+    scatter = 1.4826 * np.median(np.abs(medians - np.median(medians)))
+    return float(scatter / (1.2533 * sigma / np.sqrt(n)))  # 1.2533: a median's noise over a mean's
 
 
 def _fast_range(time_btjd: np.ndarray, flux_rel: np.ndarray, max_period_days: float, bin_days: float = 1 / 48) -> float:

@@ -4,8 +4,8 @@ On a star that turns in hours, one 100-cadence window (200 minutes at 2 min) hol
 rotation: the network sees percent-level slopes and the 3-sigma rule's running median lags
 behind them, and small flares on the slopes are lost (the 5.4-hour rotator TIC 29928567 of
 the ultracool-dwarf table: 9 of its 30 vetted flares found in sector 3 without this, 27 with
-it, README "Fast rotators flattened"). The periodic part is the flux folded at the period: in each stretch of a few periods,
-the median flux of each phase bin (a flare, short and at one phase of one cycle, does not move
+it; README "Fast rotators flattened"). The periodic part is the flux folded at the period: in
+each stretch of a few periods, the median flux of each phase bin (a flare, short and at one phase of one cycle, does not move
 a median over several cycles), interpolated in phase and blended between half-overlapping
 stretches so spots may evolve. Unlike a sum of sinusoids it follows eclipses and
 flat-bottomed minima. The period is the strongest Lomb–Scargle peak or twice it (a binary's
@@ -19,6 +19,7 @@ white noise: multi-mode pulsators), where the residual pulsations fired events (
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -40,6 +41,7 @@ class PeriodicBackground:
     min_amplitude_sigma: float = 5.0
     cycles_per_stretch: float = 4.0
     _cache: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         bad = [f"periodic.{key}={getattr(self, key)} must be {rule}"
@@ -60,7 +62,8 @@ class PeriodicBackground:
         if _fast_range(lc.time_btjd, lc.flux_rel, self.max_period_days) < self.min_amplitude_sigma * sigma:
             return None  # no modulation that fast and strong: skip the periodogram
         period, amplitude = rotation_period(lc)
-        if not (np.isfinite(period) and period <= self.max_period_days and amplitude >= self.min_amplitude_sigma * sigma):
+        strong = amplitude >= self.min_amplitude_sigma * sigma
+        if not (np.isfinite(period) and period <= self.max_period_days and strong):
             return None
         return float(period)
 
@@ -88,15 +91,17 @@ class PeriodicBackground:
         """``lc`` with its periodic part subtracted (``lc`` itself when left alone). The last
         few results are kept, so a predictor's scoring, gate and events share one fit."""
         key = id(lc.flux_rel)
-        hit = self._cache.get(key)
+        with self._lock:
+            hit = self._cache.get(key)
         if hit is not None and hit[0] is lc.flux_rel and hit[1] is lc.time_btjd:
             return hit[2]
         model, _ = self.model(lc)
         out = lc if model is None else lc.replace(flux_rel=(np.asarray(lc.flux_rel, dtype=np.float64) - model)
                                                   .astype(np.asarray(lc.flux_rel).dtype, copy=False))
-        self._cache[key] = (lc.flux_rel, lc.time_btjd, out)  # holds the arrays: their ids stay theirs
-        while len(self._cache) > 8:
-            self._cache.popitem(last=False)
+        with self._lock:  # predict's reading threads and a user's may share one predictor
+            self._cache[key] = (lc.flux_rel, lc.time_btjd, out)  # holds the arrays: their ids stay theirs
+            while len(self._cache) > 8:
+                self._cache.popitem(last=False)
         return out
 
     def __getstate__(self):  # a predictor pickled to worker processes travels without the cache
@@ -106,6 +111,7 @@ class PeriodicBackground:
         for k, v in state.items():
             object.__setattr__(self, k, v)
         object.__setattr__(self, "_cache", OrderedDict())
+        object.__setattr__(self, "_lock", threading.Lock())
 
 
 def _slow_scatter(time_btjd: np.ndarray, flux_rel: np.ndarray, bin_days: float = 1 / 48) -> float:

@@ -30,7 +30,7 @@ import torch
 from omegaconf import OmegaConf
 
 from flaredetect import CONFIG_DIR
-from flaredetect.config_checks import periodic_background
+from flaredetect.data.periodic import PeriodicBackground
 from flaredetect.evaluation.catalog_benchmark import (catalog_agreement, compare, labelled_light_curves,
                                                       legacy_light_curve_sets, read_benchmark_catalogs, score_detector,
                                                       threshold_window_scores, trained_tics, tune_event_settings)
@@ -195,7 +195,7 @@ def main(argv=None) -> int:
                                                   ("min_cadences", args.min_cadences),
                                                   ("min_snr", args.min_snr)) if v is not None})
     refine = None if args.no_refine else refine_settings(predict_cfg.get("refine"))
-    periodic = None if args.no_periodic else periodic_background(predict_cfg.get("periodic"))
+    periodic = None if args.no_periodic else PeriodicBackground.from_settings(predict_cfg.get("periodic"))
     proposals = None
     if args.propose_rule:
         from flaredetect.inference.candidates import threshold_scorer

@@ -152,32 +152,12 @@ def check_predict_config(cfg: DictConfig) -> None:
             factory.from_settings(section)
         except (TypeError, ValueError) as err:  # the dataclasses name their keys
             problems.append(f"{key}: {err}" if not str(err).startswith(f"{key}.") else str(err))
+    from flaredetect.data.periodic import PeriodicBackground
+
     try:
-        periodic_background(cfg.get("periodic"))
+        PeriodicBackground.from_settings(cfg.get("periodic"))
     except ValueError as err:
         problems.append(str(err))
     if problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
 
-
-def periodic_background(section):
-    """The :class:`~flaredetect.data.periodic.PeriodicBackground` of predict's ``periodic:``
-    (None: none); a ``ValueError`` naming the key for unknown keys or bad values."""
-    from omegaconf import OmegaConf
-
-    from flaredetect.data.periodic import PeriodicBackground
-
-    if section is None or section is False:
-        return None
-    if section is True:
-        return PeriodicBackground()
-    settings = OmegaConf.to_container(section) if OmegaConf.is_config(section) else dict(section)
-    known = {"max_period_days", "min_amplitude_sigma", "cycles_per_stretch"}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise ValueError(f"periodic has unknown keys {unknown} (known: {', '.join(sorted(known))}; "
-                         f"periodic=null: no removal)")
-    for key, value in settings.items():
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise ValueError(f"periodic.{key}={value!r} must be a number")
-    return PeriodicBackground(**settings)

@@ -25,7 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from flaredetect import CONFIG_DIR
 from flaredetect.checkpoints import sha256
-from flaredetect.config_checks import ConfigError, check_predict_config, periodic_background
+from flaredetect.config_checks import ConfigError, check_predict_config
+from flaredetect.data.periodic import PeriodicBackground
 from flaredetect.evaluation.runs import RunError, resolve_run
 from flaredetect.inference import EventParams, Predictor, SignificanceGate, load_net, run_prediction, window_geometry
 from flaredetect.inference.pipeline import refine_settings
@@ -98,7 +99,7 @@ def build_predictor(cfg: DictConfig) -> Predictor:
                      gate=gate,
                      cadence_s=geometry["cadence_s"], name=str(cfg.ckpt),
                      vetter=load_vetter(cfg.get("vetter"), cfg.ckpt, cfg.get("vet_threshold")),
-                     periodic=periodic_background(cfg.get("periodic")),
+                     periodic=PeriodicBackground.from_settings(cfg.get("periodic")),
                      device=str(cfg.get("device") or "auto"), **refine_settings(cfg.get("refine")))
 
 

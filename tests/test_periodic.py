@@ -106,16 +106,14 @@ def test_a_predictor_scores_events_and_gate_on_the_light_curve_without_its_rotat
 def test_settings_are_checked_and_travel_to_worker_processes_without_the_fits():
     from omegaconf import OmegaConf
 
-    from flaredetect.config_checks import periodic_background
-
     with pytest.raises(ValueError, match=r"periodic.max_period_days=-1 must be > 0"):
         PeriodicBackground(max_period_days=-1)
     with pytest.raises(ValueError, match=r"periodic has unknown keys \['max_period'\]"):
-        periodic_background(OmegaConf.create({"max_period": 1.0}))
+        PeriodicBackground.from_settings(OmegaConf.create({"max_period": 1.0}))
     with pytest.raises(ValueError, match=r"periodic.min_amplitude_sigma='x' must be a number"):
-        periodic_background({"min_amplitude_sigma": "x"})
-    assert periodic_background(None) is None and periodic_background(True) == PeriodicBackground()
-    background = periodic_background(OmegaConf.create({"max_period_days": 0.5}))
+        PeriodicBackground.from_settings({"min_amplitude_sigma": "x"})
+    assert PeriodicBackground.from_settings(None) is None and PeriodicBackground.from_settings(True) == PeriodicBackground()
+    background = PeriodicBackground.from_settings(OmegaConf.create({"max_period_days": 0.5}))
     lc = _star(0.23, np.sin)
     background.remove(lc)
     copy = pickle.loads(pickle.dumps(background))

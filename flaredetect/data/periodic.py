@@ -51,6 +51,26 @@ class PeriodicBackground:
         if bad:
             raise ValueError("; ".join(bad))
 
+    @classmethod
+    def from_settings(cls, section) -> "PeriodicBackground | None":
+        """The removal of predict's ``periodic:`` (a mapping; null or False: none; True: the
+        defaults); a ``ValueError`` naming the key for unknown keys or values that are not numbers."""
+        if section is None or section is False:
+            return None
+        if section is True:
+            return cls()
+        from omegaconf import OmegaConf
+
+        settings = OmegaConf.to_container(section) if OmegaConf.is_config(section) else dict(section)
+        unknown = sorted(set(settings) - set(_SETTINGS))
+        if unknown:
+            raise ValueError(f"periodic has unknown keys {unknown} (known: {', '.join(_SETTINGS)}; "
+                             f"periodic=null: no removal)")
+        for key, value in settings.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ValueError(f"periodic.{key}={value!r} must be a number")
+        return cls(**settings)
+
     def settings(self) -> dict:
         return {k: getattr(self, k) for k in _SETTINGS}
 

@@ -120,7 +120,7 @@ def injection_recovery_by_threshold(predictor, light_curves: Iterable[tuple[str,
         if detector.vetter is None:
             raise ValueError(f"vetter thresholds need a predictor with an event vetter ({detector.name} has none)")
         unvetted = replace(detector, vetter=None).events_from(lc, prob)
-        score = detector.vetter.scores(lc, prob, unvetted)
+        score = detector.vetter.scores(detector.prepared(lc), prob, unvetted)  # the flux predict's vetter judges
         return {t: kept_above(unvetted, score, t) for t in keys}
 
     rows = {t: [] for t in keys}

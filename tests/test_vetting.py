@@ -153,6 +153,24 @@ def test_saved_fold_vetters_load_for_their_own_fold_only_and_judge_as_before(tmp
         vetter_for(tmp_path / "old.joblib", runs[0])
 
 
+def test_fold_vetters_saved_with_relative_run_paths_load_from_another_directory(tmp_path, monkeypatch):
+    from flaredetect.inference.vetting import save_fold_vetters, vetter_for
+
+    run = tmp_path / "outputs" / "cv" / "0"
+    (run / "checkpoints").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)  # flaredetect-benchmark --ckpt outputs/cv/0 --save-vetters vetters
+    save_fold_vetters({"outputs/cv/0": _fitted_vetter()}, "vetters")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # flaredetect-predict ckpt=<absolute run> vetter=<absolute dir> from another place
+    assert isinstance(vetter_for(tmp_path / "vetters", run), EventVetter)
+    assert isinstance(vetter_for(tmp_path / "vetters" / "vetter_0.joblib", run), EventVetter)
+    _fitted_vetter().save(tmp_path / "legacy.joblib", fold="outputs/cv/0")  # saved before folds were resolved
+    assert isinstance(vetter_for(tmp_path / "legacy.joblib", run), EventVetter)
+    with pytest.raises(ValueError, match="fitted on the events of"):
+        vetter_for(tmp_path / "legacy.joblib", tmp_path / "outputs" / "cv" / "1")
+
+
 def test_predict_with_a_vetter_keeps_its_events_and_writes_their_vet_prob(tmp_path):
     from astropy.table import QTable
 

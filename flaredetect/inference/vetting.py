@@ -222,10 +222,18 @@ def save_fold_vetters(vetters: dict, out_dir) -> "Path":
     index = {}
     for k, (fold, vetter) in enumerate(vetters.items()):
         name = f"vetter_{k}.joblib"
-        vetter.save(out_dir / name, fold=str(fold))
+        vetter.save(out_dir / name, fold=str(Path(fold).resolve()))  # found from any working directory
         index[str(Path(fold).resolve())] = name
     (out_dir / VETTERS_INDEX).write_text(json.dumps({"folds": index}, indent=1))
     return out_dir / VETTERS_INDEX
+
+
+def _names_run(fold: Path, runs: set) -> bool:
+    """Whether a vetter's recorded ``fold`` is one of ``runs`` (resolved paths). Vetters saved
+    before folds were recorded resolved hold the path as given then: its last parts must match."""
+    if fold.is_absolute():
+        return fold.resolve() in runs
+    return any(run.parts[-len(fold.parts):] == fold.parts for run in runs)
 
 
 def vetter_for(path, run) -> EventVetter:
@@ -250,7 +258,7 @@ def vetter_for(path, run) -> EventVetter:
         raise ValueError(f"vetter={path} does not exist (a vetter file or directory of flaredetect-benchmark "
                          f"--save-vetters)")
     vetter, fold = EventVetter.load(path)
-    if fold is not None and Path(fold).resolve() not in runs:
+    if fold is not None and not _names_run(Path(fold), runs):
         raise ValueError(f"vetter={path} was fitted on the events of {fold}, not of {run}")
     from flaredetect.checkpoints import sha256
 

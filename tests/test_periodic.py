@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,3 +141,23 @@ def test_a_light_curve_one_period_does_not_explain_is_left_alone():
     background = PeriodicBackground()
     assert background.period(pulsator) is not None  # fast and strong enough to try
     assert background.model(pulsator) == (None, None) and background.remove(pulsator) is pulsator
+
+
+def test_predict_outputs_say_the_period_each_light_curve_was_flattened_at(tmp_path):
+    from astropy.table import QTable
+
+    from flaredetect.inference.pipeline import run_prediction
+
+    fast, slow = _star(0.23, np.sin), _star(3.0, np.sin)
+    files = []
+    for name, lc in (("tic7_s03.npy", fast), ("tic8_s03.npy", slow)):
+        np.save(tmp_path / name, np.stack([lc.time_btjd, 1.0 + lc.flux_rel, lc.flux_err]))
+        files.append(str(tmp_path / name))
+    predictor = Predictor(scorer=threshold_scorer(3.0, 2), events=EventParams(threshold=0.5, min_cadences=1),
+                          periodic=PeriodicBackground())
+    result = run_prediction(predictor, files, tmp_path / "out", plot=False, progress=False, timeseries=False,
+                            flare_tables=True, meta={"checkpoint": {"sha256": "test"}})
+    periods = {Path(r["name"]).name: r["periodic_period_days"] for r in result["ok"]}
+    assert periods["tic7_s03.npy"] == pytest.approx(0.23, rel=0.02) and periods["tic8_s03.npy"] is None
+    table = QTable.read(tmp_path / "out" / "tic7_s03_flares.ecsv")
+    assert table.meta["periodic_period_days"] == pytest.approx(0.23, rel=0.02)

@@ -110,19 +110,26 @@ class PeriodicBackground:
     def remove(self, lc: LightCurve) -> LightCurve:
         """``lc`` with its periodic part subtracted (``lc`` itself when left alone). The last
         few results are kept, so a predictor's scoring, gate and events share one fit."""
+        return self._removed(lc)[0]
+
+    def period_removed(self, lc: LightCurve) -> float | None:
+        """The period (days) :meth:`remove` folded ``lc`` at; None when it left ``lc`` as read."""
+        return self._removed(lc)[1]
+
+    def _removed(self, lc: LightCurve) -> tuple[LightCurve, float | None]:
         key = id(lc.flux_rel)
         with self._lock:
             hit = self._cache.get(key)
         if hit is not None and hit[0] is lc.flux_rel and hit[1] is lc.time_btjd:
             return hit[2]
-        model, _ = self.model(lc)
+        model, period = self.model(lc)
         out = lc if model is None else lc.replace(flux_rel=(np.asarray(lc.flux_rel, dtype=np.float64) - model)
                                                   .astype(np.asarray(lc.flux_rel).dtype, copy=False))
         with self._lock:  # predict's reading threads and a user's may share one predictor
-            self._cache[key] = (lc.flux_rel, lc.time_btjd, out)  # holds the arrays: their ids stay theirs
+            self._cache[key] = (lc.flux_rel, lc.time_btjd, (out, period))  # holds the arrays: their ids stay theirs
             while len(self._cache) > 8:
                 self._cache.popitem(last=False)
-        return out
+        return out, period
 
     def __getstate__(self):  # a predictor pickled to worker processes travels without the cache
         return self.settings()

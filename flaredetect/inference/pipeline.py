@@ -451,7 +451,10 @@ def _write_target(name: str, stem: str | None, items: list, raws: list, walls: l
         wall += time.perf_counter() - started
         aligned = np.full(n_input, np.nan, dtype=np.float32)
         aligned[index] = prob
+        # the period a fast rotator's light curve was flattened at (None: scored as read)
+        flattened = predictor.periodic.period_removed(lc) if predictor.periodic is not None else None
         table_meta = {**(job.meta or {}), "input": name, "threshold": predictor.events.threshold,
+                      "periodic_period_days": flattened,
                       "head": predictor.head, "candidates": asdict(predictor.gate) if predictor.gate else None,
                       "detector": predictor.name, "detector_cadence_s": predictor.cadence_s}
         lc_stem = stem if stem is not None and len(items) == 1 else download_stem(lc)
@@ -465,7 +468,7 @@ def _write_target(name: str, stem: str | None, items: list, raws: list, walls: l
                                      flare_tables=job.flare_tables)
         ok.append({"name": name, "tic": lc.tic, "sector": lc.sector, "n_cadences": len(lc),
                    "cadence_s": lc.cadence_seconds, "detector": predictor.name,
-                   "n_events": len(events["peak_time_btjd"]), "wall_s": wall,
+                   "n_events": len(events["peak_time_btjd"]), "periodic_period_days": flattened, "wall_s": wall,
                    "outputs": {k: str(v) for k, v in paths.items()}})
         rows.append(table_rows(table))
     # the marker also holds the flare rows, so the catalog merge reads no table header;

@@ -141,16 +141,30 @@ class PeriodicBackground:
         object.__setattr__(self, "_lock", threading.Lock())
 
 
-def _slow_scatter(time_btjd: np.ndarray, flux_rel: np.ndarray, bin_days: float = 1 / 48) -> float:
-    """Robust scatter of 30-minute medians in units of what white noise alone gives them: about 1
-    when only noise is left, far above when a signal is."""
+def _block_medians(time_btjd: np.ndarray, flux_rel: np.ndarray, bin_days: float = 1 / 48
+                   ) -> tuple[np.ndarray, int] | None:
+    """``(medians, cadences per block)`` of consecutive ``bin_days`` blocks of the finite
+    cadences; None when there are fewer than 8 blocks."""
     time, flux = np.asarray(time_btjd, dtype=np.float64), np.asarray(flux_rel, dtype=np.float64)
-    sigma = robust_noise_sigma(flux)
+    ok = np.isfinite(time) & np.isfinite(flux)
+    time, flux = time[ok], flux[ok]
+    if len(time) < 10:
+        return None
     n = max(1, int(round(bin_days / max(float(np.median(np.diff(time))), 1e-9))))
     blocks = len(flux) // n
-    if blocks < 8 or not sigma > 0:
+    if blocks < 8:
+        return None
+    return np.median(flux[: blocks * n].reshape(blocks, n), axis=1), n
+
+
+def _slow_scatter(time_btjd: np.ndarray, flux_rel: np.ndarray) -> float:
+    """Robust scatter of 30-minute medians in units of what white noise alone gives them: about 1
+    when only noise is left, far above when a signal is."""
+    sigma = robust_noise_sigma(flux_rel)
+    binned = _block_medians(time_btjd, flux_rel)
+    if binned is None or not sigma > 0:
         return 0.0
-    medians = np.median(flux[: blocks * n].reshape(blocks, n), axis=1)
+    medians, n = binned
     scatter = 1.4826 * np.median(np.abs(medians - np.median(medians)))
     return float(scatter / (1.2533 * sigma / np.sqrt(n)))  # 1.2533: a median's noise over a mean's
 
@@ -161,17 +175,11 @@ def _fast_range(time_btjd: np.ndarray, flux_rel: np.ndarray, max_period_days: fl
     fast (slow trends and rotation taken out)."""
     from scipy.ndimage import median_filter
 
-    time, flux = np.asarray(time_btjd, dtype=np.float64), np.asarray(flux_rel, dtype=np.float64)
-    ok = np.isfinite(time) & np.isfinite(flux)
-    time, flux = time[ok], flux[ok]
-    if len(time) < 10:
+    binned = _block_medians(time_btjd, flux_rel, bin_days)
+    if binned is None:
         return 0.0
-    n = max(1, int(round(bin_days / max(float(np.median(np.diff(time))), 1e-9))))
-    blocks = len(flux) // n
-    if blocks < 8:
-        return 0.0
-    medians = np.median(flux[: blocks * n].reshape(blocks, n), axis=1)
-    window = min(max(3, int(round(max_period_days / bin_days)) | 1), (blocks - 1) | 1)
+    medians = binned[0]
+    window = min(max(3, int(round(max_period_days / bin_days)) | 1), (len(medians) - 1) | 1)
     fast = medians - median_filter(medians, size=window, mode="nearest")
     low, high = np.percentile(fast, [1, 99])
     return float(high - low)

@@ -161,3 +161,30 @@ def test_predict_outputs_say_the_period_each_light_curve_was_flattened_at(tmp_pa
     assert periods["tic7_s03.npy"] == pytest.approx(0.23, rel=0.02) and periods["tic8_s03.npy"] is None
     table = QTable.read(tmp_path / "out" / "tic7_s03_flares.ecsv")
     assert table.meta["periodic_period_days"] == pytest.approx(0.23, rel=0.02)
+
+
+def test_injected_training_windows_are_cut_from_the_flattened_background_when_asked(tmp_path):
+    from flaredetect.data.injected_windows import InjectedWindows
+    from flaredetect.data.window_file import read_window_file
+
+    lc = _star(0.23, np.sin, flare_sigma=0.0)  # a 5.5-h rotator at 20 sigma peak to peak, no flares of its own
+    (tmp_path / "lcs").mkdir()
+    np.save(tmp_path / "lcs" / "tic000000007_s03.npy", np.stack([lc.time_btjd, 1 + lc.flux_rel, lc.flux_err]))
+    settings = dict(cache_dir=tmp_path / "cache", realizations=1, unlabelled=None,
+                    injection={"amplitude_sigma": [5, 50], "fwhm_minutes": [4, 20], "per_day": 1.0})
+    as_read = InjectedWindows([tmp_path / "lcs"], **settings)
+    flattened = InjectedWindows([tmp_path / "lcs"], periodic={"max_period_days": 1.0}, **settings)
+    assert flattened.path != as_read.path  # a cached file of one is never taken for the other
+
+    def negative_spread(source):
+        windows = read_window_file(source.prepare())
+        quiet = (windows["label"] == 0) & ~windows["flare_mask"].any(axis=1)
+        assert quiet.sum() >= 10
+        flux = windows["flux_rel"][quiet]
+        return np.median(np.percentile(flux, 95, axis=1) - np.percentile(flux, 5, axis=1))
+
+    # a 200-minute window spans most of a rotation as read; flattened, only the noise (3.3 sigma for 5-95 %)
+    assert negative_spread(as_read) > 15 * SIGMA
+    assert negative_spread(flattened) < 4.5 * SIGMA
+    with pytest.raises(ValueError, match=r"data.sources.injected.periodic.max_period_days=0 must be > 0"):
+        InjectedWindows([tmp_path / "lcs"], periodic={"max_period_days": 0}, **settings)

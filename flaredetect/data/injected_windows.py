@@ -27,6 +27,9 @@ The light curves' own flares are handled deliberately, never as negatives:
   into them and their truth (:func:`~flaredetect.data.tess20s.read_tess20s`): those flares
   are labelled positives like ``positive_catalogs``' (their own, uninjected flares are
   handled by ``unlabelled`` as anywhere);
+* ``periodic`` (predict's ``periodic:`` settings) subtracts a fast rotator's or close binary's
+  periodic light curve before anything else (:class:`~flaredetect.data.periodic.PeriodicBackground`),
+  so the network trains on the flattened backgrounds that ``flaredetect-predict`` shows it;
 * ``exclude_tics`` are never read; ``holdout_tics`` and ``folds``/``fold`` move stars to the
   test split exactly as for prepared files (:class:`~flaredetect.data.window_sources.WindowFileSource`),
   so benchmark and cross-validation stars are never trained on.
@@ -44,6 +47,7 @@ import numpy as np
 
 from flaredetect.data.binning import bin_light_curve
 from flaredetect.data.lightcurve import Flares, LightCurve, robust_noise_sigma, runs, same_cadence
+from flaredetect.data.periodic import PeriodicBackground
 from flaredetect.data.splits import SPLITS, assign_splits
 from flaredetect.data.window_file import cached_window_file, write_window_file
 from flaredetect.data.window_sources import WindowFileSource
@@ -145,6 +149,8 @@ class InjectedWindows:
         knows, outside those stretches the catalogs' silence is no label: bumps there are
         masked as on unlabelled light curves (``unlabelled``), never hard negatives. None:
         labelled light curves were searched whole.
+    periodic : predict's ``periodic:`` settings (a mapping): light curves are flattened as predict
+        flattens them before flares are injected; None (default): backgrounds as read.
     exclude_tics : stars never read.
     holdout_tics, folds, fold : stars moved to the test split (as for prepared files).
     reader : ``light_curve`` (any file ``flaredetect-predict`` reads) or ``tess20s`` (the injected
@@ -158,7 +164,8 @@ class InjectedWindows:
                  window: dict | None = None, split_fractions=(0.8, 0.1, 0.1), realizations: int = 2,
                  injection: dict | None = None, unlabelled: dict | None = None, detect_sigma: float = 3.0, detect_min_points: int = 1,
                  undetected: str = "negative", detect_on: str = "model", positive_catalogs=(),
-                 labelled_paths=(), uncatalogued: dict | None = None, searched=None, exclude_tics=(), holdout_tics=(), folds: int | None = None,
+                 labelled_paths=(), uncatalogued: dict | None = None, searched=None, periodic: dict | None = None,
+                 exclude_tics=(), holdout_tics=(), folds: int | None = None,
                  fold: int | None = None,
                  quality_bitmask="default", low_sigma: float | None = 5.0, splits=SPLITS,
                  cadence_s: float | None = None, reader: str = "light_curve") -> None:
@@ -197,6 +204,10 @@ class InjectedWindows:
         if self.labelled_paths and not self.positive_catalogs:
             raise ValueError("data.sources.injected.labelled_paths needs positive_catalogs: without catalogued "
                              "positives, uncatalogued bumps as negatives would teach that flares are not flares")
+        try:
+            self.periodic = PeriodicBackground.from_settings(periodic)
+        except ValueError as exc:
+            raise ValueError(f"data.sources.injected.{exc}") from None
         self.exclude_tics = {int(t) for t in (exclude_tics or ())}
         self.quality_bitmask = quality_bitmask
         self.low_sigma = low_sigma
@@ -232,6 +243,7 @@ class InjectedWindows:
                     "labelled_paths": self.labelled_paths, "uncatalogued": self.uncatalogued}
                    if self.positive_catalogs else {}),
                 **({"searched": self.searched.summary()} if self.searched is not None else {}),
+                **({"periodic": self.periodic.settings()} if self.periodic is not None else {}),  # older caches: as read
                 "exclude_tics": sorted(self.exclude_tics),
                 "quality_bitmask": self.quality_bitmask, "low_sigma": self.low_sigma,
                 **({"cadence_s": self.cadence_s} if self.cadence_s not in (None, 120.0) else {}),  # older caches: 2 min
@@ -321,6 +333,8 @@ class InjectedWindows:
                 continue
             if lc.tic in self.exclude_tics:
                 continue
+            if self.periodic is not None:
+                lc = self.periodic.remove(lc)
             sigma = robust_noise_sigma(lc.flux_rel)
             if not np.isfinite(sigma) or sigma <= 0:
                 skipped.append(f"{path}: no white-noise sigma to scale injected flares")

@@ -274,3 +274,27 @@ def test_event_settings_tuned_on_training_stars_are_the_best_there_and_score_as_
         fixed = replace(predictor, events=replace(predictor.events, threshold=g["threshold"], min_snr=g["min_snr"]))
         result, _ = score_detector("fixed", [("x", lambda: fixed, set())], {UCDS: items}, catalogs)
         assert result[UCDS]["pooled"]["event"]["f1"] == pytest.approx(g["f1"])
+
+
+def test_light_curves_are_also_pooled_by_the_catalogs_that_label_them(tmp_path):
+    from flaredetect.data.synthetic import generate_light_curve
+    from flaredetect.evaluation.catalog_benchmark import BY_GUENTHER, BY_TABLE_ONLY
+    from flaredetect.inference.candidates import threshold_predictor
+
+    items, truth = [], {}
+    for tic, names in ((41, ("guenther",)), (42, ("ucd", "guenther")), (43, ("ucd",))):
+        lc = generate_light_curve(tic, tic=tic, sector=2)
+        path = tmp_path / f"tic{tic:09d}_s02.npy"
+        np.save(path, np.stack([lc.time_btjd, 1.0 + lc.flux_rel, lc.flux_err]))
+        items.append(LabelledLightCurve(path, UCDS, names))
+        truth[tic] = lc.flares.peak_time_btjd[lc.flares.detectable]
+    catalogs = {"guenther": (_catalog(truth), None), "ucd": (_catalog(truth), None)}
+    rule = [("rule", threshold_predictor, set())]
+    result, scored = score_detector("rule", rule, {UCDS: items}, catalogs)
+    assert [Path(f).name for f in result[BY_GUENTHER]["light_curves"]] == [items[0].path.name, items[1].path.name]
+    assert [Path(f).name for f in result[BY_TABLE_ONLY]["light_curves"]] == [items[2].path.name]
+    assert result[BY_TABLE_ONLY]["pooled"]["event"]["n_flares"] == len(truth[43])
+    assert set(scored[BY_GUENTHER]) == {f"{UCDS}: TIC 41 s2", f"{UCDS}: TIC 42 s2"}
+    # one kind of labels only: no split to show
+    alone, _ = score_detector("rule", rule, {UCDS: items[2:]}, catalogs)
+    assert BY_GUENTHER not in alone and BY_TABLE_ONLY not in alone

@@ -22,7 +22,8 @@ import numpy as np
 
 from flaredetect import CONFIG_DIR
 
-EVENT_SETTINGS = ("threshold", "merge_gap_minutes", "min_cadences", "baseline_minutes", "min_snr", "fit_template")
+EVENT_SETTINGS = ("threshold", "merge_gap_minutes", "min_cadences", "baseline_minutes", "min_snr", "fit_template",
+                  "bridge_gap_minutes")
 DETECTOR_SETTINGS = ("head", "stride", "refine", "reduce", "batch_size", "candidates", "periodic", "quality_bitmask",
                      "low_sigma",
                      "luminosity_erg_s", "recovery", "threads", "device")
@@ -105,7 +106,7 @@ class Detector:
         cadence is refused); ``"threshold"`` for the 3-sigma rule (any cadence); None for
         the detector bundled with the package (:func:`flaredetect.pretrained.pretrained_run`).
     **settings : ``conf/predict.yaml`` settings: ``threshold``, ``min_cadences``,
-        ``merge_gap_minutes``, ``baseline_minutes``, ``min_snr``, ``fit_template`` (events);
+        ``merge_gap_minutes``, ``bridge_gap_minutes``, ``baseline_minutes``, ``min_snr``, ``fit_template`` (events);
         ``head``, ``stride``, ``refine`` (None: every window), ``reduce``, ``batch_size``, ``candidates`` (True: predict's
         significance gate, False/None: the network alone, or a dict of gate settings), ``periodic``
         (True: predict's removal of a fast rotator's periodic light curve, False/None: none, or a dict),

@@ -78,3 +78,30 @@ def test_rows_on_a_real_rotating_star_are_physical(shared_data):
         assert (ev["amplitude"] > 0).all() and (ev["ed_s"] > 0).all(), name
         assert ((ev["start_index"] <= ev["peak_index"]) & (ev["peak_index"] <= ev["stop_index"])).all(), name
     assert n_rows > 100
+
+
+def test_a_flare_whose_peak_the_data_lost_is_one_event_and_other_gaps_still_split():
+    """SPOC excludes cadences at the peak of a large flare (TIC 31740375, sector 1): the oracle's
+    events before and after the 30-min gap are one event covering the lost peak, unless the gap is
+    longer than bridge_gap_minutes or the probability fell below threshold before the gap."""
+    rng = np.random.default_rng(0)
+    time = 1400.0 + np.arange(1000) * CADENCE_DAYS
+    peak = time[503]
+    lost = (np.arange(1000) >= 502) & (np.arange(1000) < 517)  # 15 cadences from just before the peak
+    lc, model = _flare_on(rng.normal(0, SIGMA, len(time)), time, peak, 10 / 1440, 0.2)
+    prob = _oracle(model, 3 * SIGMA)
+    kept = LightCurve(1, 2, time[~lost], lc.flux_rel[~lost], lc.flux_err[~lost], lc.quality[~lost])
+    ev = extract_events(kept, prob[~lost], EventParams())
+    assert len(ev["peak_time_btjd"]) == 1
+    assert ev["start_time_btjd"][0] < peak < ev["stop_time_btjd"][0]
+    split = extract_events(kept, prob[~lost], EventParams(bridge_gap_minutes=20))
+    # unbridged, the one-cadence rise is dropped (min_cadences) and the event starts after the lost peak
+    assert len(split["peak_time_btjd"]) == 1 and split["start_time_btjd"][0] > peak
+    # bridged, the brightest cadence left (on the rise, 36 sigma) is its peak
+    assert ev["peak_time_btjd"][0] < peak and ev["amplitude"][0] > split["amplitude"][0] > 0
+    # a run that ended a cadence before the gap is not bridged
+    ended = prob.copy()
+    ended[499:501], ended[501] = 1.0, 0.0
+    assert len(extract_events(kept, ended[~lost], EventParams())["peak_time_btjd"]) == 2
+    with pytest.raises(ValueError, match=r"events.bridge_gap_minutes=-1 must be >= 0"):
+        EventParams(bridge_gap_minutes=-1)

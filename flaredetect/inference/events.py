@@ -3,7 +3,10 @@
 An event is a run of cadences with probability >= ``threshold``; runs separated by at
 most ``merge_gap_minutes`` (a short dip of the probability inside one flare's decay) are
 merged, and events shorter than ``min_cadences`` are dropped (single-cadence spikes are
-mostly cosmic rays). Times are converted to cadences of each light curve's own cadence
+mostly cosmic rays). Runs never cross a data gap, except that a run reaching the last cadence
+before a gap of at most ``bridge_gap_minutes`` and one starting at the first after it are one
+event: SPOC excludes cadences at the peaks of large flares (sector 1: a 200-sigma flare of TIC
+31740375 lost 15 peak cadences), which would otherwise split the flare in two and lose its peak. Times are converted to cadences of each light curve's own cadence
 (:meth:`EventParams.in_cadences`). Properties come from the light curve, not the network:
 
 * baseline: a quadratic fitted to up to ``baseline_minutes`` of flux points (at least 5) on each side of
@@ -55,6 +58,7 @@ class EventParams:
     baseline_minutes: float = 40.0   # 20 two-minute cadences
     fit_template: bool = False  # template fit per event: ~25 ms each, so opt-in
     min_snr: float = 0.0  # drop events whose amplitude is below this many white-noise sigma (0: keep all)
+    bridge_gap_minutes: float = 60.0  # an event running into a data gap this short and one running out of it: one
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -62,6 +66,8 @@ class EventParams:
         if self.merge_gap_minutes < 0 or self.min_cadences < 1 or self.baseline_minutes <= 0:
             raise ValueError("events.merge_gap_minutes must be >= 0, events.min_cadences >= 1 and "
                              "events.baseline_minutes > 0")
+        if not self.bridge_gap_minutes >= 0:
+            raise ValueError(f"events.bridge_gap_minutes={self.bridge_gap_minutes} must be >= 0 (0: never bridge a gap)")
 
     @classmethod
     def from_settings(cls, settings, run_settings=None) -> "EventParams":
@@ -95,7 +101,10 @@ def event_spans(time_btjd: np.ndarray, prob: np.ndarray, params: EventParams,
             pa, pb = merged[-1]
             gap_index = a - pb
             gap_time = (time_btjd[a] - time_btjd[pb - 1]) / cadence - 1
-            if gap_index <= merge_gap and gap_time <= merge_gap + 0.5:
+            # a flare the data interrupt (e.g. SPOC's excluded cadences at its peak): above the
+            # threshold up to the gap's last cadence and again from its first, is one event
+            bridged = gap_index == 0 and gap_time * cadence * 1440.0 <= params.bridge_gap_minutes
+            if (gap_index <= merge_gap and gap_time <= merge_gap + 0.5) or bridged:
                 merged[-1] = (pa, b)
                 continue
         merged.append((a, b))

@@ -186,9 +186,9 @@ def catalog_flares(lc: LightCurve, names, catalogs) -> tuple[Flares, np.ndarray]
 def catalog_agreement(sets: dict, catalogs: dict, a: str = "guenther", b: str = "ucd", read=None) -> dict:
     """How two catalogs agree on the light curves both label: catalog ``b``'s flares scored as
     if they were a detector's events against catalog ``a`` (the benchmark's matching, 3
-    cadences), pooled. It is no bound on a detector (the design-B detector scores 0.91 against
-    the vetted table alone where the two agree at 0.68): it shows how differently the labels
-    were drawn, so that a detector tuned to one pays against the other."""
+    cadences), pooled. It bounds no detector (one can agree with either catalog better than
+    they agree with each other); it shows how differently the labels were drawn, so that a
+    detector tuned to one pays against the other."""
     if read is None:
         from flaredetect.sources import read_light_curve as read
     counts = {"light_curves": 0, f"{a}_flares": 0, f"{b}_flares": 0, f"{a}_found_by_{b}": 0, f"{b}_true": 0}

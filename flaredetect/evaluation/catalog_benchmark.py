@@ -13,8 +13,8 @@ star) at window and event level with block-bootstrap intervals, per population a
 curves. Pooled numbers are also given for fast rotators (Lomb–Scargle period < 1 d with a
 sinusoid of at least 0.5 % peak to peak, :mod:`flaredetect.evaluation.rotation`) against all
 other stars, whatever their population, and for the light curves Günther's catalog labels
-against those only the vetted ultracool-dwarf table labels. ``flaredetect-benchmark`` (:mod:`flaredetect.benchmark`)
-runs them.
+against those only the vetted ultracool-dwarf table labels. ``flaredetect-benchmark``
+(:mod:`flaredetect.benchmark`) runs them.
 
 A catalog is not the truth: it misses weak flares, so an event without a catalog
 counterpart is counted as false, and the per-day event rates are printed beside F1 to show how
@@ -410,8 +410,7 @@ def score_detector(label: str, folds: list, sets: dict, catalogs: dict, window_s
                 out(_line(name, summary, lc_days) + (f"  {fold[0]}" if len(folds) > 1 else ""))
             period, amplitude = _rotation(item.path, lc)
             rows.append({"tic": lc.tic, "sector": lc.sector, "file": str(item.path), "catalogs": list(item.catalogs),
-                         "wall_s": wall,
-                         "fold": fold[0], "days": lc_days, "rotation_period_days": period,
+                         "wall_s": wall, "fold": fold[0], "days": lc_days, "rotation_period_days": period,
                          "rotation_amplitude": amplitude, **summary})
         if not parts:
             continue

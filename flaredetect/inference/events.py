@@ -6,7 +6,8 @@ merged, and events shorter than ``min_cadences`` are dropped (single-cadence spi
 mostly cosmic rays). Runs never cross a data gap, except that a run reaching the last cadence
 before a gap of at most ``bridge_gap_minutes`` and one starting at the first after it are one
 event: SPOC excludes cadences at the peaks of large flares (sector 1: a 200-sigma flare of TIC
-31740375 lost 15 peak cadences), which would otherwise split the flare in two and lose its peak. Times are converted to cadences of each light curve's own cadence
+31740375 lost 15 peak cadences), which would otherwise split the flare in two and lose its
+peak. Times are converted to cadences of each light curve's own cadence
 (:meth:`EventParams.in_cadences`). Properties come from the light curve, not the network:
 
 * baseline: a quadratic fitted to up to ``baseline_minutes`` of flux points (at least 5) on each side of
@@ -91,7 +92,8 @@ def event_spans(time_btjd: np.ndarray, prob: np.ndarray, params: EventParams,
     the light curve's cadence, None: measured from the times)."""
     cadence = cadence_days(time_btjd) if cadence_d is None else cadence_d
     merge_gap, _ = params.in_cadences(cadence)
-    # Runs never cross a data gap longer than the merge gap: an event is one stretch of data.
+    # Runs never cross a data gap longer than the merge gap (bridged below only where a run
+    # reaches the gap from each side).
     above = np.asarray(prob) >= params.threshold
     spans = [(s + a, s + b) for s, e in segments(np.asarray(time_btjd), merge_gap, cadence)
              for a, b in runs(above[s:e])]
